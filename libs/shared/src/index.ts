@@ -12,3 +12,5 @@ export * from './load.js';
 export * from './identity.js';
 export * from './ops.js';
 export * from './http/index.js';
+export * from './net/cidr.js';
+export * from './turn-credentials.js';
