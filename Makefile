@@ -1,0 +1,44 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
+
+.PHONY: help deps build typecheck run test test-unit bench bench-quick services clean
+
+help:
+	@echo "make run    start a whole node on embedded defaults (one process)"
+	@echo "make test   install what is missing, type-check, run every test"
+	@echo "make bench  benchmarks"
+
+# Installs dependencies when missing or older than the lock file.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+build: deps
+	npx tsc -b tsconfig.build.json
+
+typecheck: deps
+	npx tsc -p tsconfig.json
+
+run: build
+	node apps/embedded/dist/main.js
+
+services:
+	bash scripts/ensure-services.sh
+
+test: deps services typecheck build
+	$(NODE_JEST) --maxWorkers=2
+
+bench: build services
+	npx tsc -b bench
+	bash bench/run.sh
+
+bench-quick: build services
+	npx tsc -b bench
+	BENCH_QUICK=1 bash bench/run.sh
+
+clean:
+	rm -rf libs/*/dist services/*/dist apps/*/dist bench/dist
