@@ -1,1 +1,1 @@
-export {};
+export { embeddedNode } from './assembly.js';

@@ -14,3 +14,5 @@ export * from './ops.js';
 export * from './http/index.js';
 export * from './net/cidr.js';
 export * from './turn-credentials.js';
+export * from './runtime.js';
+export * from './launch.js';

@@ -1,0 +1,30 @@
+import { createApiService } from '@mesh/api';
+import { createDhtService } from '@mesh/dht';
+import { createRoomsService } from '@mesh/rooms';
+import { createNodeRuntime, type Assembly, type LaunchSpec, type Service, type ServiceDeps } from '@mesh/shared';
+import { createTurnService } from '@mesh/turn';
+
+/**
+ * All four services in one process, on one bus and one store (in-process
+ * ones unless NATS_URL / REDIS_URL are set), api and rooms on one public
+ * port. The runtime (identity, load, PoW gate) is built once and shared.
+ */
+export const embeddedNode: LaunchSpec = {
+  service: 'embedded',
+  async build(deps: ServiceDeps): Promise<Assembly> {
+    const runtime = await createNodeRuntime(deps, { instanceId: 'embedded' });
+    const runtimeService: Service = {
+      start: async () => runtime.start(),
+      stop: async () => runtime.stop(),
+    };
+    const turn = createTurnService(deps);
+    const dht = createDhtService(deps);
+    const rooms = createRoomsService({ ...deps, runtime });
+    const api = createApiService({ ...deps, runtime });
+    return {
+      services: [runtimeService, turn, dht, rooms, api],
+      routes: [rooms.routes, api.routes].filter((r) => r !== undefined),
+      price: () => runtime.quote(),
+    };
+  },
+};
