@@ -1,0 +1,97 @@
+import type { PowConfig } from '../config.js';
+import { ProtocolError, type ErrorCode } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { difficulty, minAcceptedWork } from '../price.js';
+import type { Store } from '../store/store.js';
+import { bodyHash, meetsWork, parseProofHeader, proofHash } from './proof.js';
+import { createReplayGuard } from './replay.js';
+import { checkToken, issueToken, tokenExpires } from './token.js';
+
+/**
+ * The PoW gate of a priced endpoint: issues the current token and verifies
+ * X-PoW headers in PROTOCOL.md order, refusing with 402 and a fresh
+ * challenge. The replay guard is consulted last, so only an otherwise
+ * accepted proof ever occupies a store key.
+ */
+
+export interface PowVerifyRequest {
+  /** The X-PoW header value, undefined when absent. */
+  header: string | undefined;
+  method: string;
+  /** The request path without query string, as sent to the public origin. */
+  path: string;
+  /** Raw body bytes (empty for none). */
+  body: Uint8Array;
+  /** This endpoint's current price (work). */
+  price: number;
+  /** Metric label: `node`, `token`, `dht_put`, `dht_get`, `room`. */
+  endpoint: string;
+}
+
+export interface PowGate {
+  /** The token to hand out now and the unix second after which it is refused. */
+  current(): { token: string; expires: number };
+  /** Resolves when the proof is accepted; throws ProtocolError (402, or 503 `unavailable`). */
+  verify(req: PowVerifyRequest): Promise<void>;
+}
+
+export interface PowGateDeps {
+  secret: string;
+  store: Store;
+  pow: PowConfig;
+  metrics?: Metrics;
+  /** Milliseconds since the epoch; Date.now by default. */
+  now?: () => number;
+}
+
+export function createPowGate(deps: PowGateDeps): PowGate {
+  const now = deps.now ?? Date.now;
+  const { pow } = deps;
+  // +1: a token is still accepted during its last second (now - ts <= ttl).
+  const guard = createReplayGuard(deps.store, { ttlSeconds: pow.tokenTtlSeconds + 1 });
+  const outcomes = deps.metrics?.counter('pow_outcomes_total', 'PoW verifications by outcome', ['endpoint', 'outcome'] as const);
+
+  const nowSeconds = (): number => Math.floor(now() / 1000);
+
+  function current(): { token: string; expires: number } {
+    const { token, ts } = issueToken(deps.secret, nowSeconds(), pow.rotationSeconds);
+    return { token, expires: tokenExpires(ts, pow.tokenTtlSeconds) };
+  }
+
+  function refuse(code: ErrorCode, req: PowVerifyRequest, cause?: unknown): never {
+    outcomes?.inc({ endpoint: req.endpoint, outcome: code });
+    const extra = code === 'unavailable'
+      ? {}
+      : { token: current().token, work: req.price, difficulty: difficulty(req.price) };
+    throw new ProtocolError(code, undefined, extra, cause === undefined ? undefined : { cause });
+  }
+
+  async function verify(req: PowVerifyRequest): Promise<void> {
+    const proof = parseProofHeader(req.header);
+    if (typeof proof === 'string') refuse(proof, req);
+
+    const verdict = checkToken(deps.secret, proof.token, nowSeconds(), pow.tokenTtlSeconds);
+    if (verdict === 'malformed') refuse('pow_malformed', req);
+    if (verdict !== 'ok') refuse('pow_expired', req);
+
+    if (proof.work < BigInt(minAcceptedWork(req.price, pow.slack))) refuse('pow_insufficient', req);
+
+    const hash = proofHash({
+      token: proof.token, work: proof.work, method: req.method, path: req.path,
+      bodyHash: bodyHash(req.body), nonce: proof.nonce,
+    });
+    if (!meetsWork(hash, proof.work)) refuse('pow_invalid', req);
+
+    let first: boolean;
+    try {
+      first = await guard.claim(hash.toString('hex'));
+    } catch (e) {
+      // Fail closed: without the guard a proof could be spent many times.
+      refuse('unavailable', req, e);
+    }
+    if (!first) refuse('pow_replayed', req);
+    outcomes?.inc({ endpoint: req.endpoint, outcome: 'accepted' });
+  }
+
+  return { current, verify };
+}

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import type { ErrorCode } from '../errors.js';
+import { MAX_TOKEN_LENGTH } from './token.js';
+
+/**
+ * Proofs (PROTOCOL.md "Proof"): header `X-PoW: <token>:<work>:<nonce>`,
+ * preimage `<token>:<work>:<METHOD>:<path>:<bodyhash>:<nonce>`, valid iff the
+ * first 8 bytes of SHA-256(preimage), big-endian, times `work` is below 2^64.
+ */
+
+export interface Proof {
+  token: string;
+  /** The client's bid, 1..2^64. */
+  work: bigint;
+  nonce: string;
+}
+
+export const TWO_POW_64 = 1n << 64n;
+export const MAX_NONCE_LENGTH = 32;
+/** token + ':' + 20 digits + ':' + 32 nonce chars, rounded up. */
+export const MAX_PROOF_HEADER_LENGTH = 128;
+
+/** Token chars only (its exact syntax is checkToken's job); decimal work without leading zeros; nonce. */
+const HEADER_RE = /^([A-Za-z0-9._-]{1,64}):([1-9][0-9]{0,19}):([0-9A-Za-z]{1,32})$/;
+
+/**
+ * Parses an X-PoW header value. Returns 'pow_required' when absent or blank,
+ * 'pow_malformed' for anything not exactly `<token>:<work>:<nonce>` within bounds.
+ */
+export function parseProofHeader(value: string | undefined): Proof | Extract<ErrorCode, 'pow_required' | 'pow_malformed'> {
+  if (value === undefined) return 'pow_required';
+  if (value.length > MAX_PROOF_HEADER_LENGTH) return 'pow_malformed';
+  const trimmed = value.trim();
+  if (trimmed === '') return 'pow_required';
+  const m = HEADER_RE.exec(trimmed);
+  if (m === null || m[1] === undefined || m[2] === undefined || m[3] === undefined) return 'pow_malformed';
+  if (m[1].length > MAX_TOKEN_LENGTH) return 'pow_malformed';
+  const work = BigInt(m[2]);
+  if (work > TWO_POW_64) return 'pow_malformed';
+  return { token: m[1], work, nonce: m[3] };
+}
+
+/** The header value for a proof. */
+export function formatProofHeader(p: { token: string; work: bigint | number; nonce: string }): string {
+  return `${p.token}:${BigInt(p.work)}:${p.nonce}`;
+}
+
+/** Lower-case hex SHA-256 of the raw body bytes (of the empty string without body). */
+export function bodyHash(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+export interface ProofInput {
+  token: string;
+  work: bigint | number;
+  method: string;
+  path: string;
+  /** bodyHash() of the request body. */
+  bodyHash: string;
+  nonce: string;
+}
+
+/** Everything of the preimage before the nonce: fixed while a solver searches. */
+export function proofPrefix(p: Omit<ProofInput, 'nonce'>): string {
+  return `${p.token}:${BigInt(p.work)}:${p.method.toUpperCase()}:${p.path}:${p.bodyHash}:`;
+}
+
+/** SHA-256 of the preimage. */
+export function proofHash(p: ProofInput): Buffer {
+  return createHash('sha256').update(proofPrefix(p) + p.nonce, 'utf8').digest();
+}
+
+/** True iff the first 8 bytes of `hash` (big-endian) times `work` is below 2^64. */
+export function meetsWork(hash: Uint8Array, work: bigint): boolean {
+  if (hash.length < 8 || work < 1n) return false;
+  let x = 0n;
+  for (let i = 0; i < 8; i++) x = (x << 8n) | BigInt(hash[i] ?? 0);
+  return x * work < TWO_POW_64;
+}
