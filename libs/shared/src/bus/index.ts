@@ -1,1 +1,3 @@
 export * from './bus.js';
+export { createLocalBus, createLocalBroker, type LocalBroker } from './local.js';
+export { RESPOND_QUEUE } from './subject.js';

@@ -1,1 +1,2 @@
 export * from './store.js';
+export { createMemoryStore, createMemoryBackend, type MemoryBackend } from './memory.js';

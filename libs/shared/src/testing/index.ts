@@ -1,1 +1,28 @@
-export {};
+/**
+ * Test support, imported as `@mesh/shared/testing`. Only tests and
+ * benchmarks use it; it may read `process.env` (TEST_NATS_URL, TEST_REDIS_URL).
+ *
+ * - `MACHINE_NATS_URL`, `MACHINE_REDIS_URL`: the shared servers of this
+ *   machine. Shared with other test runs: always use `uniquePrefix`.
+ * - `startNatsServer`, `startRedisServer`: private servers on a spare port,
+ *   for tests that stop or restart them.
+ * - `waitFor`: poll a condition instead of sleeping.
+ */
+export { freePort } from './ports.js';
+export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
+export { waitFor, type WaitForOptions } from './wait.js';
+
+import { randomBytes } from 'node:crypto';
+
+export const MACHINE_NATS_URL: string = process.env['TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+export const MACHINE_REDIS_URL: string = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A prefix unique to this call, usable both as a bus subject prefix and
+ * (with a trailing `:` added by the caller, if wanted) as a store key prefix:
+ * `t_<label>_<pid>_<random>`, only `[A-Za-z0-9_]`.
+ */
+export function uniquePrefix(label: string): string {
+  const clean = label.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 32);
+  return `t_${clean}_${process.pid}_${randomBytes(5).toString('hex')}`;
+}
