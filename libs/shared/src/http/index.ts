@@ -1,1 +1,10 @@
-export {};
+export * from './app.js';
+export * from './body.js';
+export * from './client-ip.js';
+export * from './cors.js';
+export * from './errors.js';
+export * from './html.js';
+export * from './metrics.js';
+export * from './negotiate.js';
+export * from './price-headers.js';
+export * from './server.js';

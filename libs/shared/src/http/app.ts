@@ -1,0 +1,38 @@
+import Koa from 'koa';
+import type { Middleware } from 'koa';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { MAX_FORWARDED_HOPS, createClientIpMiddleware } from './client-ip.js';
+import { createCors } from './cors.js';
+import { createErrorHandler, installAppErrorHandler, notFound } from './errors.js';
+import { createRequestMetrics } from './metrics.js';
+import { createPriceHeaders, type PlainPrice } from './price-headers.js';
+
+export interface PublicAppDeps {
+  log: Logger;
+  metrics: Metrics;
+  /** CIDRs whose X-Forwarded-For is believed (Config.trustProxy). */
+  trustProxy: string[];
+  /** The node's current plain price, for the headers of every response. */
+  price: () => PlainPrice;
+}
+
+/**
+ * The public koa app: the shared outer layers, then each service's routes
+ * (api, rooms, or both in the embedded node), then `not_found`. Order:
+ * errors (outermost, so every layer's failure is answered), request metrics,
+ * CORS / OPTIONS, price headers, client IP, routes, notFound.
+ */
+export function createPublicApp(deps: PublicAppDeps, routes: Middleware[]): Koa {
+  // XFF is resolved by our own client-ip layer (right-most untrusted), not koa's.
+  const app = new Koa({ proxy: false, maxIpsCount: MAX_FORWARDED_HOPS });
+  installAppErrorHandler(app, deps.log);
+  app.use(createErrorHandler(deps.log));
+  app.use(createRequestMetrics(deps.metrics));
+  app.use(createCors());
+  app.use(createPriceHeaders(deps.price));
+  app.use(createClientIpMiddleware(deps.trustProxy));
+  for (const r of routes) app.use(r);
+  app.use(notFound());
+  return app;
+}

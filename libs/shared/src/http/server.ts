@@ -1,0 +1,82 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  log: Logger;
+  /** Time to receive the request headers; default 10 000 ms. */
+  headersTimeoutMs?: number;
+  /**
+   * Time to receive the whole request (headers and body); default 30 000 ms.
+   * Node stops this clock once the request is received, so it never cuts a
+   * long response such as an SSE stream.
+   */
+  requestTimeoutMs?: number;
+  /** How long `stop` lets busy connections finish before destroying them; default 5 000 ms. */
+  shutdownGraceMs?: number;
+}
+
+export interface HttpServer {
+  /** Listens; resolves with the bound port (useful with port 0). */
+  start(): Promise<{ port: number }>;
+  /** Stops listening, closes idle connections, destroys the rest after the grace period. */
+  stop(): Promise<void>;
+  server: Server;
+}
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+
+export function createHttpServer(opts: HttpServerOptions): HttpServer {
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  // Node refuses a headers timeout above the request timeout.
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
+  const graceMs = opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  const server = createServer({
+    requestTimeout,
+    headersTimeout,
+    // Node checks both timeouts on this interval (default 30 s): keep it finer than the timeouts.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2))),
+    maxHeaderSize: 16 * 1024,
+  }, opts.handler);
+  server.maxHeadersCount = 100;
+  // No 'clientError' listener: Node's default answers 400 / 408 / 431 and closes the socket.
+
+  let running = false;
+
+  return {
+    server,
+    start() {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        server.listen(opts.port, opts.host, () => {
+          server.off('error', onError);
+          running = true;
+          const port = (server.address() as AddressInfo).port;
+          opts.log.info({ host: opts.host, port }, 'http listening');
+          resolve({ port });
+        });
+      });
+    },
+    stop() {
+      if (!running) return Promise.resolve();
+      running = false;
+      return new Promise<void>((resolve) => {
+        // Connections finishing a response become idle one by one: sweep them until all are gone.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
