@@ -1,0 +1,76 @@
+import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { createSolver, type Solver } from '../src/solver.js';
+import { bundleSolverWorker, type WorkerBundle } from './support/worker-bundle.js';
+
+// Verifier written from PROTOCOL.md with node:crypto (independent of sigmesh's own SHA-256).
+function verify(header: string, method: string, path: string, body: string): boolean {
+  const m = /^(.+):([1-9][0-9]*):([0-9A-Za-z]{1,32})$/.exec(header);
+  if (!m) return false;
+  const [, token, work, nonce] = m;
+  const bodyHash = createHash('sha256').update(body).digest('hex');
+  const h = createHash('sha256').update(`${token}:${work}:${method}:${path}:${bodyHash}:${nonce}`).digest();
+  return h.readBigUInt64BE(0) * BigInt(work!) < 1n << 64n;
+}
+
+let bundle: WorkerBundle;
+let solver: Solver;
+
+beforeAll(async () => {
+  bundle = await bundleSolverWorker();
+  solver = createSolver({ workers: 2, workerUrl: bundle.url, batch: 4096 });
+});
+
+afterAll(() => {
+  solver.close();
+  bundle.dispose();
+});
+
+describe('solver (worker_threads)', () => {
+  test('produces headers the PROTOCOL verifier accepts', async () => {
+    for (let i = 0; i < 5; i++) {
+      const body = `{"n":${i},"text":"héllo"}`;
+      const header = await solver.solve({ token: `v1.${1700000000 + i}.mac_${i}`, work: 5000, method: 'POST', path: '/room/' + 'a'.repeat(64), body });
+      expect(header.startsWith(`v1.${1700000000 + i}.mac_${i}:5000:`)).toBe(true);
+      expect(verify(header, 'POST', '/room/' + 'a'.repeat(64), body)).toBe(true);
+      expect(verify(header, 'POST', '/room/' + 'b'.repeat(64), body)).toBe(false);
+    }
+  });
+
+  test('concurrent solves are queued and all valid', async () => {
+    const jobs = Array.from({ length: 4 }, (_, i) =>
+      solver.solve({ token: `tok${i}`, work: 2000, method: 'POST', path: '/token' }));
+    const headers = await Promise.all(jobs);
+    headers.forEach((h, i) => expect(verify(h, 'POST', '/token', '')).toBe(true));
+    expect(new Set(headers).size).toBe(4);
+  });
+
+  test('reports progress and cancels on abort', async () => {
+    const ac = new AbortController();
+    let last = 0;
+    const progress: number[] = [];
+    const p = solver.solve(
+      // Work far beyond reach: only the abort can end it.
+      { token: 't', work: '1000000000000000', method: 'POST', path: '/token' },
+      { signal: ac.signal, onProgress: ({ tried }) => { progress.push(tried); last = tried; if (tried > 50_000) ac.abort(new Error('stop')); } },
+    );
+    await expect(p).rejects.toThrow('stop');
+    expect(last).toBeGreaterThan(50_000);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    // The pool still works after a cancel.
+    const h = await solver.solve({ token: 't2', work: 100, method: 'GET', path: '/dht-get' });
+    expect(verify(h, 'GET', '/dht-get', '')).toBe(true);
+  });
+
+  test('an already aborted signal rejects at once', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('early'));
+    await expect(solver.solve({ token: 't', work: 10, method: 'POST', path: '/token' }, { signal: ac.signal })).rejects.toThrow('early');
+  });
+
+  test('a missing worker file rejects instead of hanging', async () => {
+    const broken = createSolver({ workers: 1, workerUrl: new URL('file:///nonexistent/solver-worker.js') });
+    await expect(broken.solve({ token: 't', work: 10, method: 'POST', path: '/token' })).rejects.toThrow();
+    broken.close();
+  });
+});
