@@ -7,10 +7,12 @@
  * - `startNatsServer`, `startRedisServer`: private servers on a spare port,
  *   for tests that stop or restart them.
  * - `waitFor`: poll a condition instead of sleeping.
+ * - `deleteRedisKeys`: afterAll cleanup of a prefix on a shared Redis.
  */
 export { freePort } from './ports.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
 export { waitFor, type WaitForOptions } from './wait.js';
+export { deleteRedisKeys } from './redis-keys.js';
 
 import { randomBytes } from 'node:crypto';
 
