@@ -21,7 +21,8 @@ export interface PublicAppDeps {
  * The public koa app: the shared outer layers, then each service's routes
  * (api, rooms, or both in the embedded node), then `not_found`. Order:
  * errors (outermost, so every layer's failure is answered), request metrics,
- * CORS / OPTIONS, price headers, client IP, routes, notFound.
+ * price headers, CORS / OPTIONS (after the price headers, so the 204 of a
+ * preflight carries them too), client IP, routes, notFound.
  */
 export function createPublicApp(deps: PublicAppDeps, routes: Middleware[]): Koa {
   // XFF is resolved by our own client-ip layer (right-most untrusted), not koa's.
@@ -29,8 +30,8 @@ export function createPublicApp(deps: PublicAppDeps, routes: Middleware[]): Koa 
   installAppErrorHandler(app, deps.log);
   app.use(createErrorHandler(deps.log));
   app.use(createRequestMetrics(deps.metrics));
-  app.use(createCors());
   app.use(createPriceHeaders(deps.price));
+  app.use(createCors());
   app.use(createClientIpMiddleware(deps.trustProxy));
   for (const r of routes) app.use(r);
   app.use(notFound());

@@ -19,14 +19,15 @@ function errCode(err: unknown): unknown {
 }
 
 /**
- * True for a client disconnect. `ERR_STREAM_PREMATURE_CLOSE` (koa's pipeline
- * of a stream body, FINDINGS.md) always is; socket error codes count only when
+ * True for a client disconnect. `ERR_STREAM_PREMATURE_CLOSE` and request
+ * parser errors (`HPE_*`, e.g. a body cut short) always are; socket error codes count only when
  * the request's socket is really gone, since a handler's own outbound call
  * (store, bus) can fail with the same codes and that is a real error.
  */
 export function isClientAbort(err: unknown, ctx?: Pick<Context, 'req'>): boolean {
   const code = errCode(err);
-  if (code === 'ERR_STREAM_PREMATURE_CLOSE') return true;
+  // Koa's pipeline of a stream body (FINDINGS.md), and the request parser failing on what the client sent or cut.
+  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || (typeof code === 'string' && code.startsWith('HPE_'))) return true;
   const aborted = (typeof code === 'string' && ABORT_CODES.has(code))
     || (typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'request.aborted');
   if (!aborted) return false;
