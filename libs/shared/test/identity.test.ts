@@ -3,6 +3,7 @@ import { sign } from 'node:crypto';
 import { ed25519PublicKeyFromRaw, loadIdentity, loadSecret, verifyEd25519 } from '../src/identity.js';
 import { createMemoryBackend, createMemoryStore } from '../src/store/memory.js';
 import type { Store } from '../src/store/store.js';
+import { storeKinds } from './pow.stores.js';
 
 const stores: Store[] = [];
 const backends: { close(): void }[] = [];
@@ -75,6 +76,24 @@ describe('identity', () => {
     await store.set('identity:ed25519', 'bm90IGEga2V5');
     await expect(loadIdentity(store)).rejects.toThrow(/does not hold an ed25519 private key/);
     expect(await store.get('identity:ed25519')).toBe('bm90IGEga2V5');
+  });
+});
+
+describe.each(storeKinds())('identity and secret on two clients (%s)', (_kind, makePair) => {
+  test('concurrent first loads agree', async () => {
+    const { a, b, close } = await makePair();
+    try {
+      const ids = await Promise.all([loadIdentity(a), loadIdentity(b)]);
+      expect(ids[0].id).toBe(ids[1].id);
+      const secrets = await Promise.all([loadSecret(a, 'node', undefined), loadSecret(b, 'node', undefined)]);
+      expect(secrets[0]).toBe(secrets[1]);
+      expect((await loadIdentity(b)).id).toBe(ids[0].id);
+    } finally {
+      // These keys have no TTL: do not leave them on a shared server.
+      await a.del('identity:ed25519').catch(() => undefined);
+      await a.del('secret:node').catch(() => undefined);
+      await close();
+    }
   });
 });
 

@@ -7,8 +7,10 @@ import { bodyHash, meetsWork, proofHash } from '../src/pow/proof.js';
 import { solveProof } from '../src/pow/solver.js';
 import { issueToken } from '../src/pow/token.js';
 import { createMemoryStore } from '../src/store/memory.js';
-import type { Store } from '../src/store/store.js';
-import { storeKinds } from './pow.stores.js';
+import { createRedisStore } from '../src/store/redis.js';
+import { createLogger } from '../src/log.js';
+import { freePort } from '@mesh/shared/testing';
+import { storeKinds, type StorePair } from './pow.stores.js';
 
 const SECRET = 'gate-test-secret-0123456789';
 const pow: PowConfig = { ...parseConfig({}).pow, baseWork: 64 };
@@ -154,19 +156,40 @@ describe('pow gate (memory store)', () => {
     expect(e.status).toBe(503);
     expect(await metrics.text()).toContain('outcome="unavailable"');
   });
+
+  test('redis unreachable: fails closed with 503 unavailable', async () => {
+    const c = clock();
+    const log = createLogger({ level: 'silent', service: 'test' });
+    const store = createRedisStore({ url: `redis://127.0.0.1:${await freePort()}`, prefix: 'x:', log, firstConnectWaitMs: 0 });
+    closers.push(() => store.close());
+    const gate = createPowGate({ secret: SECRET, store, pow, now: c.now });
+    const e = await refusal(gate.verify(req(solve(gate.current().token, PRICE))));
+    expect(e.code).toBe('unavailable');
+  });
 });
 
-describe.each(storeKinds())('replay race on two clients (%s)', (_kind, makePair) => {
-  let pair: { a: Store; b: Store; close(): Promise<void> };
+describe.each(storeKinds())('replay guard on two clients (%s)', (_kind, makePair) => {
+  let pair: StorePair | undefined;
+  const ready = async (): Promise<StorePair> => (pair ??= await makePair());
 
   afterAll(async () => {
     await pair?.close();
   });
 
+  test('accepted on one instance, refused as replayed on the other', async () => {
+    const { a, b } = await ready();
+    const gateA = createPowGate({ secret: SECRET, store: a, pow });
+    const gateB = createPowGate({ secret: SECRET, store: b, pow });
+    const header = solve(gateA.current().token, PRICE);
+    await expect(gateA.verify(req(header))).resolves.toBeUndefined();
+    expect((await refusal(gateB.verify(req(header)))).code).toBe('pow_replayed');
+    expect((await refusal(gateA.verify(req(header)))).code).toBe('pow_replayed');
+  });
+
   test('the same proof verified concurrently on two instances is accepted exactly once', async () => {
-    pair = await makePair();
-    const gateA = createPowGate({ secret: SECRET, store: pair.a, pow });
-    const gateB = createPowGate({ secret: SECRET, store: pair.b, pow });
+    const p = await ready();
+    const gateA = createPowGate({ secret: SECRET, store: p.a, pow });
+    const gateB = createPowGate({ secret: SECRET, store: p.b, pow });
     for (let round = 0; round < 5; round++) {
       const header = solve(gateA.current().token, PRICE);
       const results = await Promise.allSettled([
