@@ -1,0 +1,36 @@
+import type { LogEntry, RoomConfig, Store } from '@mesh/shared';
+import { roomHistoryKey } from './hash.js';
+
+export interface RoomHistory {
+  /** Appends an accepted message; resolves to its id `<ms>-<seq>`. */
+  append(hash: string, data: string): Promise<string>;
+  /** Every held message after `afterId` (all held when null), oldest first. */
+  after(hash: string, afterId: string | null): Promise<LogEntry[]>;
+}
+
+/** Reads beyond one page are rare (the log holds at most historyMax); this caps a runaway loop. */
+const MAX_PAGES = 20;
+
+/**
+ * A room's short history in the store log `room:<hash>`: at most
+ * `historyMax` entries, none older than `historySeconds`.
+ */
+export function createRoomHistory(store: Store, room: Pick<RoomConfig, 'historyMax' | 'historySeconds'>): RoomHistory {
+  const limits = { maxLen: room.historyMax, maxAgeMs: room.historySeconds * 1000 };
+  return {
+    append: (hash, data) => store.append(roomHistoryKey(hash), data, limits),
+
+    async after(hash, afterId) {
+      const out: LogEntry[] = [];
+      let cursor = afterId;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const entries = await store.readAfter(roomHistoryKey(hash), cursor, room.historyMax);
+        out.push(...entries);
+        const last = entries[entries.length - 1];
+        if (last === undefined || entries.length < room.historyMax) break;
+        cursor = last.id;
+      }
+      return out;
+    },
+  };
+}

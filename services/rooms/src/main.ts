@@ -1,0 +1,4 @@
+import { runMain } from '@mesh/shared';
+import { roomsNode } from './assembly.js';
+
+await runMain(roomsNode);

@@ -1,0 +1,46 @@
+import type { Context } from 'koa';
+import { ProtocolError, decodeUtf8Strict, readBody, type Bus, type NodeRuntime, type RoomConfig } from '@mesh/shared';
+import { encodeWireMessage } from './fanout.js';
+import { roomSubject } from './hash.js';
+import type { RoomHistory } from './history.js';
+import type { RoomMetrics } from './room-metrics.js';
+import type { RoomPrice } from './room-price.js';
+import { orUnavailable } from './store-errors.js';
+
+export interface PostDeps {
+  room: RoomConfig;
+  bus: Bus;
+  runtime: Pick<NodeRuntime, 'pow' | 'roomPrice'>;
+  history: RoomHistory;
+  price: RoomPrice;
+  metrics: RoomMetrics;
+}
+
+/**
+ * `POST /room/<hash>` (hash already validated): bounded body (413), strict
+ * UTF-8 (415), PoW at the room's price, then count + append (the store hands
+ * out the id) and publish once on `rooms.<hash>`; every worker with
+ * subscribers of the room writes it to them.
+ */
+export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => Promise<void> {
+  return async (ctx, hash) => {
+    const body = await readBody(ctx, { limit: d.room.maxBodyBytes });
+    const text = decodeUtf8Strict(body);
+    // SSE never dispatches an event whose data is empty: such a post could reach nobody.
+    if (text === '') throw new ProtocolError('bad_request', 'The message is empty.');
+
+    const work = await orUnavailable(d.price.work(hash));
+    const header = ctx.get('X-PoW');
+    await d.runtime.pow.verify({
+      header: header === '' ? undefined : header,
+      method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room',
+    });
+
+    const at = Date.now();
+    const [, id] = await orUnavailable(Promise.all([d.price.count(hash), d.history.append(hash, text)]));
+    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, data: text, at }));
+    d.metrics.accepted.inc();
+    ctx.status = 202;
+    ctx.body = { id };
+  };
+}

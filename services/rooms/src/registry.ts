@@ -1,0 +1,92 @@
+import type { RoomStream } from './stream.js';
+
+export interface StreamCaps {
+  /** Open streams per client IP on this worker. */
+  maxPerIp: number;
+  /** Open streams on this worker. */
+  maxStreams: number;
+}
+
+/** A claimed slot under the caps; released exactly once, by `add`+`remove` or by `release`. */
+export interface Admission {
+  readonly ip: string;
+  release(): void;
+}
+
+/**
+ * The local streams of one worker: by room, and counted per client IP and in
+ * total against the caps. A slot is claimed before any async work (so a burst
+ * cannot overshoot a cap) and freed when the stream leaves. Every map entry
+ * goes away with its last stream: memory follows the open streams only.
+ */
+export class StreamRegistry {
+  private readonly rooms = new Map<string, Set<RoomStream>>();
+  private readonly perIp = new Map<string, number>();
+  private total = 0;
+
+  constructor(private readonly caps: StreamCaps) {}
+
+  /** Claims a slot for `ip`, or undefined when a cap is reached. */
+  admit(ip: string): Admission | undefined {
+    const n = this.perIp.get(ip) ?? 0;
+    if (this.total >= this.caps.maxStreams || n >= this.caps.maxPerIp) return undefined;
+    this.perIp.set(ip, n + 1);
+    this.total++;
+    let released = false;
+    return {
+      ip,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(ip, left);
+        else this.perIp.delete(ip);
+      },
+    };
+  }
+
+  /** Adds a stream to its room; true when the room had no local stream before. */
+  add(stream: RoomStream): boolean {
+    let set = this.rooms.get(stream.hash);
+    const first = set === undefined;
+    if (set === undefined) this.rooms.set(stream.hash, (set = new Set()));
+    set.add(stream);
+    return first;
+  }
+
+  /** Removes a stream; true when it was the room's last local stream. */
+  remove(stream: RoomStream): boolean {
+    const set = this.rooms.get(stream.hash);
+    if (set === undefined || !set.delete(stream)) return false;
+    if (set.size > 0) return false;
+    this.rooms.delete(stream.hash);
+    return true;
+  }
+
+  room(hash: string): ReadonlySet<RoomStream> | undefined {
+    return this.rooms.get(hash);
+  }
+
+  hashes(): IterableIterator<string> {
+    return this.rooms.keys();
+  }
+
+  *streams(): IterableIterator<RoomStream> {
+    for (const set of this.rooms.values()) yield* set;
+  }
+
+  /** Claimed slots (streams open or being set up). */
+  get size(): number {
+    return this.total;
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Distinct client IPs holding slots (for leak checks). */
+  get ipCount(): number {
+    return this.perIp.size;
+  }
+}

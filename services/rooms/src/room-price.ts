@@ -1,0 +1,141 @@
+import type { Logger, NodeRuntime, Quote, Store } from '@mesh/shared';
+import { roomCounterKey } from './hash.js';
+import { frameEvent } from './sse.js';
+
+/** Relative move of a room's price that is worth telling its streams about. */
+export const PRICE_CHANGE_RATIO = 0.1;
+
+export interface RoomPriceOptions {
+  store: Store;
+  runtime: Pick<NodeRuntime, 'roomPrice' | 'quoteWork'>;
+  log: Logger;
+  /** Window of the room message counter (PROTOCOL.md: 60 s). */
+  windowMs: number;
+  /** Period of the full recompute of every active room (node load moves prices too). */
+  intervalMs: number;
+  /** Delay that coalesces the recomputes caused by a burst of messages. */
+  settleMs: number;
+  /** Hashes with local streams now. */
+  activeRooms(): Iterable<string>;
+  /** Writes a frame to every local stream of `hash`. */
+  broadcast(hash: string, frame: string): void;
+}
+
+export interface RoomPrice {
+  /** The room's posting quote now. Rejects (StoreError) when the store is down. */
+  quote(hash: string): Promise<Quote>;
+  /** The room's posting price (work) now. Rejects (StoreError) when the store is down. */
+  work(hash: string): Promise<number>;
+  /** Records one accepted message of `hash` (node-wide counter); resolves to the new count. */
+  count(hash: string): Promise<number>;
+  /** A message of `hash` reached this worker: recompute its price soon. */
+  noteMessage(hash: string): void;
+  /** The room lost its last local stream. */
+  forget(hash: string): void;
+  start(): void;
+  stop(): void;
+}
+
+/** `event: price` frame of PROTOCOL.md: `{"token", "work", "difficulty"}`. */
+export function framePrice(q: Quote): string {
+  return frameEvent('price', JSON.stringify({ token: q.token, work: q.work, difficulty: q.difficulty }));
+}
+
+/**
+ * Room prices (work_room from the room's messages in the window) and the
+ * watcher that sends `event: price` to a room's streams when its price moved
+ * by more than 10 % since they were last told.
+ */
+export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
+  const told = new Map<string, number>();
+  const dirty = new Set<string>();
+  let settleTimer: NodeJS.Timeout | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = true;
+  const counterOpts = { windowMs: o.windowMs };
+
+  async function work(hash: string): Promise<number> {
+    return o.runtime.roomPrice(await o.store.count(roomCounterKey(hash), counterOpts));
+  }
+
+  async function recompute(hash: string): Promise<void> {
+    const w = await work(hash);
+    const last = told.get(hash);
+    if (last === undefined) {
+      told.set(hash, w);
+      return;
+    }
+    if (Math.abs(w - last) > last * PRICE_CHANGE_RATIO) {
+      told.set(hash, w);
+      o.broadcast(hash, framePrice(o.runtime.quoteWork(w)));
+    }
+  }
+
+  async function flush(): Promise<void> {
+    const active = new Set(o.activeRooms());
+    const batch = [...dirty].filter((h) => active.has(h));
+    dirty.clear();
+    const results = await Promise.allSettled(batch.map((h) => recompute(h)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) o.log.warn({ failed, rooms: batch.length }, 'room price recompute failed (store?)');
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopped || settleTimer !== undefined) return;
+    settleTimer = setTimeout(() => {
+      settleTimer = undefined;
+      if (running !== undefined) {
+        // One recompute at a time; what got dirty meanwhile waits for the next.
+        void running.then(() => schedule(0));
+        return;
+      }
+      running = flush().finally(() => {
+        running = undefined;
+      });
+    }, delayMs);
+    settleTimer.unref();
+  }
+
+  return {
+    async quote(hash) {
+      const w = await work(hash);
+      if (!told.has(hash)) told.set(hash, w);
+      return o.runtime.quoteWork(w);
+    },
+
+    work,
+
+    count: (hash) => o.store.hit(roomCounterKey(hash), counterOpts),
+
+    noteMessage(hash) {
+      dirty.add(hash);
+      schedule(o.settleMs);
+    },
+
+    forget(hash) {
+      told.delete(hash);
+      dirty.delete(hash);
+    },
+
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      sweepTimer = setInterval(() => {
+        for (const h of o.activeRooms()) dirty.add(h);
+        schedule(0);
+      }, o.intervalMs);
+      sweepTimer.unref();
+    },
+
+    stop() {
+      stopped = true;
+      clearInterval(sweepTimer);
+      clearTimeout(settleTimer);
+      sweepTimer = undefined;
+      settleTimer = undefined;
+      dirty.clear();
+      told.clear();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import type { Context } from 'koa';
+import { LOG_ID, ProtocolError, getClientIp, type Logger, type RoomConfig } from '@mesh/shared';
+import type { Fanout } from './fanout.js';
+import type { RoomHistory } from './history.js';
+import type { StreamRegistry } from './registry.js';
+import type { RoomMetrics } from './room-metrics.js';
+import { framePrice, type RoomPrice } from './room-price.js';
+import { frameMessage, frameRetry } from './sse.js';
+import { orUnavailable } from './store-errors.js';
+import { RoomStream, type DropReason, type FramedMessage } from './stream.js';
+
+export interface SubscribeDeps {
+  room: RoomConfig;
+  registry: StreamRegistry;
+  fanout: Fanout;
+  history: RoomHistory;
+  price: RoomPrice;
+  metrics: RoomMetrics;
+  log: Logger;
+  /** True once the worker is stopping: no new streams. */
+  stopping(): boolean;
+}
+
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Connection: 'keep-alive',
+} as const;
+
+/**
+ * The resume point: the `Last-Event-ID` header (what EventSource sends on a
+ * reconnect, so it wins over a stale URL) or `?lastEventId=`. 400 when it is
+ * not an id we could have issued.
+ */
+export function lastEventId(ctx: Pick<Context, 'get' | 'query'>): string | null {
+  const header = ctx.get('Last-Event-ID').trim();
+  const q = ctx.query['lastEventId'];
+  const raw = header !== '' ? header : typeof q === 'string' ? q.trim() : '';
+  if (raw === '') return null;
+  if (!LOG_ID.test(raw)) throw new ProtocolError('bad_request', 'Last-Event-ID must be a message id <ms>-<seq>.');
+  return raw;
+}
+
+/**
+ * Opens an SSE stream on `/room/<hash>` (hash already validated). Order
+ * matters for "no gap, no duplicate": the stream joins its room (so live
+ * messages reach it, held while resuming) and the bus subscription is
+ * confirmed BEFORE history is read; replayed entries then raise the floor
+ * below which held live messages are skipped.
+ */
+export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: string) => Promise<void> {
+  const written = (msg: FramedMessage): void => {
+    d.metrics.delivered.inc();
+    d.metrics.fanoutSeconds.observe(Math.max(0, Date.now() - msg.at) / 1000);
+  };
+
+  return async (ctx, hash) => {
+    if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
+    const resumeAfter = lastEventId(ctx);
+    const slot = d.registry.admit(getClientIp(ctx));
+    if (slot === undefined) throw new ProtocolError('too_many_requests', 'Too many open streams.');
+
+    let quote;
+    try {
+      quote = await orUnavailable(d.price.quote(hash));
+      if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
+
+    ctx.status = 200;
+    ctx.respond = false;
+    const res = ctx.res;
+    if (res.destroyed || ctx.req.socket.destroyed) {
+      // Gone while we asked the store: its 'close' already fired, nothing to clean up later.
+      slot.release();
+      return;
+    }
+    res.writeHead(200, SSE_HEADERS);
+    ctx.req.socket.setNoDelay(true);
+
+    const onClose = (s: RoomStream, reason: DropReason | undefined): void => {
+      if (d.registry.remove(s)) {
+        d.price.forget(s.hash);
+        d.metrics.roomsActive.dec();
+      }
+      d.fanout.release(s.hash);
+      slot.release();
+      d.metrics.streamsOpen.dec();
+      if (reason !== undefined) d.metrics.dropped.inc({ reason });
+    };
+    const stream = new RoomStream({
+      hash, ip: slot.ip, res, maxBufferBytes: d.room.maxBufferBytes,
+      resuming: resumeAfter !== null, onClose, onWritten: written,
+    });
+    if (d.registry.add(stream)) d.metrics.roomsActive.inc();
+    d.metrics.streamsOpen.inc();
+    const subscribed = d.fanout.retain(hash);
+    stream.write(frameRetry(d.room.retryMs));
+    stream.write(framePrice(quote));
+    if (resumeAfter === null) return;
+
+    try {
+      await subscribed;
+      if (stream.isClosed) return;
+      const entries = await d.history.after(hash, resumeAfter);
+      for (const e of entries) {
+        if (stream.isClosed) return;
+        if (stream.replay({ id: e.id, frame: frameMessage(e.id, e.data), at: 0 })) d.metrics.delivered.inc();
+      }
+      stream.goLive(resumeAfter);
+    } catch (err) {
+      // Without history we cannot promise "no gap": end, the client retries the resume.
+      d.log.warn({ err, hash }, 'room history unavailable; closing resuming stream');
+      stream.close();
+    }
+  };
+}
