@@ -1,5 +1,6 @@
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { ProtocolError } from '../src/errors.js';
 import { renderPage } from '../src/http/html.js';
 import { setRouteLabel } from '../src/http/metrics.js';
@@ -21,7 +22,7 @@ beforeAll(async () => {
   router.get('/throw413', (ctx) => ctx.throw(413));
   router.get('/throw-expose', (ctx) => ctx.throw(400, 'field x is missing'));
   router.get('/throw503', (ctx) => ctx.throw(503, 'secret internals'));
-  const plain = async (ctx: Parameters<Parameters<typeof router.use>[0]>[0], next: () => Promise<unknown>) => {
+  const plain: Middleware = async (ctx, next) => {
     if (ctx.path !== '/plain') return next();
     setRouteLabel(ctx, '/plain');
     ctx.body = 'plain';

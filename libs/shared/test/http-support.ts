@@ -1,6 +1,6 @@
 // Shared by the http*.test.ts files: a public app on a real port, a log sink, raw sockets.
 import { connect, type Socket } from 'node:net';
-import type { Middleware } from 'koa';
+import type { DefaultContext, DefaultState, Middleware } from 'koa';
 import { createPublicApp } from '../src/http/app.js';
 import { createHttpServer } from '../src/http/server.js';
 import { createLogger, type Logger } from '../src/log.js';
@@ -33,7 +33,7 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startPublicApp(routes: Middleware[], opts: { trustProxy?: string[] } = {}): Promise<RunningApp> {
+export async function startPublicApp<C = DefaultContext>(routes: Array<Middleware<DefaultState, C>>, opts: { trustProxy?: string[] } = {}): Promise<RunningApp> {
   const { log, lines } = captureLog();
   const metrics = createMetrics({ service: 'test', defaultMetrics: false });
   const app = createPublicApp({ log, metrics, trustProxy: opts.trustProxy ?? ['127.0.0.0/8', '::1/128'], price: () => PRICE }, routes);

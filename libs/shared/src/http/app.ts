@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type { Middleware } from 'koa';
+import type { DefaultState, Middleware } from 'koa';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { MAX_FORWARDED_HOPS, createClientIpMiddleware } from './client-ip.js';
@@ -23,8 +23,13 @@ export interface PublicAppDeps {
  * errors (outermost, so every layer's failure is answered), request metrics,
  * price headers, CORS / OPTIONS (after the price headers, so the 204 of a
  * preflight carries them too), client IP, routes, notFound.
+ * `C` lets routers with a richer context (@koa/router's `routes()`) be
+ * passed as they are, without casts.
  */
-export function createPublicApp(deps: PublicAppDeps, routes: Middleware[]): Koa {
+export function createPublicApp<C = Koa.DefaultContext>(
+  deps: PublicAppDeps,
+  routes: ReadonlyArray<Middleware<DefaultState, C>>,
+): Koa {
   // XFF is resolved by our own client-ip layer (right-most untrusted), not koa's.
   const app = new Koa({ proxy: false, maxIpsCount: MAX_FORWARDED_HOPS });
   installAppErrorHandler(app, deps.log);
