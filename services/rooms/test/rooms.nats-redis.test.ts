@@ -1,0 +1,4 @@
+import { roomsBehaviour } from './support/suite.js';
+import { natsRedis } from './support/wirings.js';
+
+roomsBehaviour(natsRedis);

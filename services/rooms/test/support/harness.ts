@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createHttpServer, createLogger, createMetrics, createNodeRuntime, createPublicApp, parseConfig,
+  solveProof, type Bus, type Metrics, type Store,
+} from '@mesh/shared';
+import { createRoomsService, type RoomsService, type RoomsServiceOptions } from '../../src/index.js';
+
+/**
+ * Two (or more) rooms workers in one test process: each its own service,
+ * koa app and HTTP server on port 0, each its own bus and store client, all
+ * on the same backends (one NATS subject prefix + one Redis key prefix, or
+ * one in-process broker + one memory backend).
+ */
+export interface Backends {
+  /** A new bus client for one worker. */
+  bus(): Promise<Bus>;
+  /** A new store client for one worker. */
+  store(): Store;
+  /** Service options this wiring needs (a short price window where the clock cannot be moved). */
+  options: RoomsServiceOptions;
+  /** Makes the room counters' window pass: a clock jump, or nothing when the window is short. */
+  passWindow(): void;
+  close(): Promise<void>;
+}
+
+export interface Wiring {
+  name: string;
+  backends(label: string): Promise<Backends>;
+}
+
+export interface Worker {
+  url: string;
+  service: RoomsService;
+  metrics: Metrics;
+  /** Stops the service (graceful), then the HTTP server and the clients. */
+  stop(): Promise<void>;
+}
+
+/** Small PoW and a price that only moves with room traffic: tests stay fast and exact. */
+export const TEST_ENV: Record<string, string> = {
+  NODE_SECRET: 'rooms-test-secret-0123456789abcdef',
+  POW_BASE_WORK: '16',
+  POW_LOAD_FACTOR: '0',
+  // The price test lowers this; elsewhere a room's price stays put while tests post.
+  POW_ROOM_FREE: '1000',
+  ROOM_KEEPALIVE_MS: '15000',
+  LOG_LEVEL: 'silent',
+};
+
+export async function startWorker(b: Backends, env: Record<string, string> = {}): Promise<Worker> {
+  const config = parseConfig({ ...TEST_ENV, ...env, HOST: '127.0.0.1', PORT: '0' }, 'rooms');
+  const log = createLogger({ level: config.logLevel, service: 'rooms' });
+  const metrics = createMetrics({ service: 'rooms', defaultMetrics: false });
+  const bus = await b.bus();
+  const store = b.store();
+  const deps = { config, bus, store, log, metrics };
+  const runtime = await createNodeRuntime(deps);
+  const service = createRoomsService({ ...deps, runtime, options: b.options });
+  const app = createPublicApp({ log, metrics, trustProxy: config.trustProxy, price: () => runtime.quote() }, [service.routes]);
+  const server = createHttpServer({ host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000 });
+  await service.start();
+  const { port } = await server.start();
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    service,
+    metrics,
+    stop() {
+      stopped ??= (async () => {
+        await service.stop();
+        await server.stop();
+        await bus.close();
+        await store.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+export function randomRoom(bytes: 20 | 32 = 20): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+export interface RoomQuote {
+  hash: string;
+  token: string;
+  work: number;
+  difficulty: number;
+}
+
+export async function roomQuote(url: string, hash: string): Promise<RoomQuote> {
+  const res = await fetch(`${url}/room/${hash}`, { headers: { Accept: 'application/json' } });
+  if (res.status !== 200) throw new Error(`quote: ${res.status}`);
+  return (await res.json()) as RoomQuote;
+}
+
+export interface PostResult {
+  status: number;
+  body: Record<string, unknown>;
+  /** The X-PoW header that was sent. */
+  proof: string;
+}
+
+/** Solves the room's current price and posts; `proof` reuses a header instead (replay tests). */
+export async function postMessage(
+  url: string, hash: string, body: string | Uint8Array, opts: { proof?: string } = {},
+): Promise<PostResult> {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
+  let proof = opts.proof;
+  if (proof === undefined) {
+    const q = await roomQuote(url, hash);
+    proof = solveProof({ token: q.token, work: q.work, method: 'POST', path: `/room/${hash}`, body: bytes }).header;
+  }
+  const res = await fetch(`${url}/room/${hash}`, {
+    method: 'POST',
+    headers: { 'X-PoW': proof, 'Content-Type': 'text/plain; charset=utf-8', Accept: 'application/json' },
+    body: bytes,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, proof };
+}
+
+/** Posts and insists on 202; returns the message id. */
+export async function postOk(url: string, hash: string, body: string): Promise<string> {
+  const r = await postMessage(url, hash, body);
+  if (r.status !== 202 || typeof r.body['id'] !== 'string') {
+    throw new Error(`post refused: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  return r.body['id'];
+}
+
+/** The value of the sample `name` whose labels include `labels`, or undefined. */
+export async function metricValue(
+  metrics: Metrics, name: string, labels: Record<string, string> = {},
+): Promise<number | undefined> {
+  const text = await metrics.text();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const have = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) return Number(m[3]);
+  }
+  return undefined;
+}

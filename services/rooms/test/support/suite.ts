@@ -1,0 +1,288 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { waitFor } from '@mesh/shared/testing';
+import {
+  metricValue, postMessage, postOk, randomRoom, roomQuote, startWorker,
+  type Backends, type Worker, type Wiring,
+} from './harness.js';
+import { SseClient } from './sse-client.js';
+
+/** Errors of a refused stream come as JSON when JSON is acceptable too. */
+const JSON_TOO = { Accept: 'text/event-stream, application/json' };
+
+/**
+ * The behaviour of `/room/<hash>` (PROTOCOL.md), written once and run
+ * against each wiring: two workers sharing one bus and one store.
+ */
+export function roomsBehaviour(wiring: Wiring): void {
+  describe(`rooms on two workers: ${wiring.name}`, () => {
+    let backends: Backends;
+    let a: Worker;
+    let b: Worker;
+    const clients: SseClient[] = [];
+    const extraWorkers: Worker[] = [];
+
+    async function sse(url: string, hash: string, opts: Parameters<typeof SseClient.connect>[1] = {}): Promise<SseClient> {
+      const c = await SseClient.connect(`${url}/room/${hash}`, opts);
+      clients.push(c);
+      return c;
+    }
+
+    /** A stream is usable once its price event arrived (headers, retry and price are written at once). */
+    async function subscribed(url: string, hash: string, opts: Parameters<typeof SseClient.connect>[1] = {}): Promise<SseClient> {
+      const c = await sse(url, hash, opts);
+      await c.until((x) => x.ofType('price').length > 0, 5000, 'the price event');
+      return c;
+    }
+
+    beforeAll(async () => {
+      backends = await wiring.backends('rooms');
+      a = await startWorker(backends);
+      b = await startWorker(backends);
+    });
+
+    afterAll(async () => {
+      await Promise.all(clients.map((c) => c.close()));
+      for (const w of [a, b, ...extraWorkers]) await w?.stop();
+      await backends?.close();
+    });
+
+    test('bad hashes get 400 before anything else', async () => {
+      const bad = ['', 'abc', 'A'.repeat(40), 'g'.repeat(40), '0'.repeat(39), '0'.repeat(41), '0'.repeat(63),
+        '0'.repeat(65), `${'0'.repeat(39)}%20`, '..%2F..%2Fetc'];
+      for (const h of bad) {
+        for (const accept of ['application/json', 'text/event-stream']) {
+          const res = await fetch(`${a.url}/room/${h}`, { headers: { Accept: accept } });
+          expect([h, accept, res.status]).toEqual([h, accept, 400]);
+          const body = (await res.json().catch(() => null)) as { error?: string } | null;
+          if (accept === 'application/json') expect(body?.error).toBe('bad_request');
+        }
+        const post = await fetch(`${a.url}/room/${h}`, {
+          method: 'POST', headers: { Accept: 'application/json' }, body: 'hi',
+        });
+        expect(post.status).toBe(400);
+      }
+      // 40 and 64 lower-case hex are fine.
+      for (const h of [randomRoom(20), randomRoom(32)]) {
+        expect((await fetch(`${a.url}/room/${h}`, { headers: { Accept: 'application/json' } })).status).toBe(200);
+      }
+      expect(a.service.streamCount).toBe(0);
+    });
+
+    test('a malformed Last-Event-ID gets 400', async () => {
+      const hash = randomRoom();
+      const r = await SseClient.open(`${a.url}/room/${hash}`, { lastEventId: 'nope', headers: JSON_TOO });
+      expect(r).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+      const q = await SseClient.open(`${a.url}/room/${hash}?lastEventId=1-2-3`);
+      expect(q).toMatchObject({ status: 400 });
+    });
+
+    test('JSON GET answers the room price; the stream starts with headers, retry and price', async () => {
+      const hash = randomRoom(32);
+      const q = await roomQuote(a.url, hash);
+      expect(q).toMatchObject({ hash, work: 16, difficulty: 4 });
+      expect(q.token).toMatch(/^v1\.\d+\./);
+
+      const c = await subscribed(a.url, hash);
+      expect(c.headers.get('content-type')).toBe('text/event-stream');
+      expect(c.headers.get('cache-control')).toBe('no-cache, no-transform');
+      expect(c.headers.get('x-accel-buffering')).toBe('no');
+      expect(c.headers.get('access-control-allow-origin')).toBe('*');
+      expect(c.retry).toBe(2000);
+      const price = JSON.parse(c.events[0]?.data ?? '{}') as Record<string, unknown>;
+      expect(c.events[0]?.event).toBe('price');
+      expect(price).toEqual({ token: q.token, work: 16, difficulty: 4 });
+    });
+
+    test('a post on worker B reaches subscribers on A and B once, multi-line bodies framed verbatim', async () => {
+      const hash = randomRoom();
+      const onA = await subscribed(a.url, hash);
+      const onA2 = await subscribed(a.url, hash);
+      const onB = await subscribed(b.url, hash);
+      const body = 'line one\nline two\r\n  indented\rid: 999-0\n\nevent: evil\ndata: injected\n';
+      const id = await postOk(b.url, hash, body);
+      expect(id).toMatch(/^\d+-\d+$/);
+      const marker = await postOk(a.url, hash, 'marker');
+      for (const c of [onA, onA2, onB]) {
+        await c.until((x) => x.messages().some((m) => m.data === 'marker'), 5000, 'the marker');
+        const msgs = c.messages();
+        expect(msgs.map((m) => m.lastEventId)).toEqual([id, marker]);
+        // SSE turns every line break into LF; everything else arrives as posted.
+        expect(msgs[0]?.data).toBe(body.replace(/\r\n|\r/g, '\n'));
+        expect(c.ofType('evil')).toEqual([]);
+      }
+      expect(await metricValue(b.metrics, 'mesh_room_messages_accepted_total')).toBe(1);
+      expect(await metricValue(a.metrics, 'mesh_room_messages_delivered_total')).toBeGreaterThanOrEqual(4);
+      expect(await metricValue(a.metrics, 'mesh_room_fanout_seconds_count')).toBeGreaterThanOrEqual(4);
+      expect(await metricValue(b.metrics, 'mesh_pow_outcomes_total', { endpoint: 'room', outcome: 'accepted' })).toBe(1);
+    });
+
+    test('the worker subscribes to a room while it has local subscribers only', async () => {
+      const hash = randomRoom();
+      const before = a.service.roomCount;
+      const c1 = await subscribed(a.url, hash);
+      const c2 = await subscribed(a.url, hash);
+      expect(a.service.roomCount).toBe(before + 1);
+      expect(await metricValue(a.metrics, 'mesh_rooms_active')).toBe(a.service.roomCount);
+      await c1.close();
+      await postOk(b.url, hash, 'still here');
+      await c2.until((x) => x.messages().length === 1, 5000, 'a message after the first left');
+      await c2.close();
+      await waitFor(() => a.service.roomCount === before, { message: 'room released' });
+      expect(await metricValue(a.metrics, 'mesh_sse_streams_open')).toBe(a.service.streamCount);
+    });
+
+    test('a subscriber that was away resumes on the other worker: every missed message once, in order', async () => {
+      const hash = randomRoom();
+      const first = await subscribed(a.url, hash);
+      const seen = await postOk(a.url, hash, 'm0');
+      await first.until((x) => x.messages().length === 1);
+      expect(first.lastEventId).toBe(seen);
+      await first.close();
+
+      // Missed while away, posted on both workers.
+      const missed: string[] = [];
+      for (let i = 1; i <= 6; i++) missed.push(await postOk(i % 2 === 0 ? a.url : b.url, hash, `m${i}`));
+
+      // Reconnect to B while more messages arrive: they race the history replay.
+      const racing = Array.from({ length: 6 }, (_, i) => postOk(i % 2 === 0 ? a.url : b.url, hash, `r${i}`));
+      const back = await subscribed(b.url, hash, { lastEventId: first.lastEventId });
+      const racedIds = await Promise.all(racing);
+      const after = await postOk(a.url, hash, 'live');
+
+      await back.until((x) => x.messages().some((m) => m.lastEventId === after), 8000, 'the live message');
+      const ids = back.messages().map((m) => m.lastEventId);
+      const expected = [...missed, ...racedIds, after];
+      expect(new Set(ids).size).toBe(ids.length);
+      expect([...ids].sort()).toEqual([...expected].sort());
+      // Replayed history comes strictly in id order. (Live messages posted on two workers at
+      // once may cross on the bus; each still arrives once.)
+      expect(ids.slice(0, missed.length)).toEqual(missed);
+      expect(back.messages().slice(0, 6).map((m) => m.data)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+    });
+
+    test('lastEventId in the query resumes too', async () => {
+      const hash = randomRoom();
+      const m1 = await postOk(a.url, hash, 'one');
+      const m2 = await postOk(b.url, hash, 'two');
+      const c = await subscribed(a.url, `${hash}?lastEventId=${m1}`);
+      await c.until((x) => x.messages().length === 1);
+      expect(c.messages().map((m) => [m.lastEventId, m.data])).toEqual([[m2, 'two']]);
+    });
+
+    test('bodies: 1024 bytes of UTF-8 accepted, 1025 bytes 413, not UTF-8 415, empty 400', async () => {
+      const hash = randomRoom();
+      const c = await subscribed(b.url, hash);
+      const max = 'é'.repeat(512); // 1024 bytes
+      expect(Buffer.byteLength(max)).toBe(1024);
+      expect((await postMessage(a.url, hash, max)).status).toBe(202);
+      await c.until((x) => x.messages().length === 1);
+      expect(c.messages()[0]?.data).toBe(max);
+
+      const big = await postMessage(a.url, hash, 'x'.repeat(1025));
+      expect(big).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
+      const latin1 = await postMessage(a.url, hash, Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      expect(latin1).toMatchObject({ status: 415, body: { error: 'unsupported_media_type' } });
+      const empty = await postMessage(a.url, hash, '');
+      expect(empty).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+      expect(c.messages().length).toBe(1);
+    });
+
+    test('proofs: missing 402 pow_required, replayed 402 pow_replayed (on either worker)', async () => {
+      const hash = randomRoom();
+      const missing = await fetch(`${a.url}/room/${hash}`, {
+        method: 'POST', headers: { Accept: 'application/json' }, body: 'hello',
+      });
+      expect(missing.status).toBe(402);
+      expect(await missing.json()).toMatchObject({ error: 'pow_required', work: 16, difficulty: 4 });
+
+      const ok = await postMessage(a.url, hash, 'hello');
+      expect(ok.status).toBe(202);
+      for (const w of [a, b]) {
+        const again = await postMessage(w.url, hash, 'hello', { proof: ok.proof });
+        expect(again.status).toBe(402);
+        expect(again.body).toMatchObject({ error: 'pow_replayed' });
+        expect(typeof again.body['token']).toBe('string');
+        expect(typeof again.body['work']).toBe('number');
+      }
+      expect(await metricValue(a.metrics, 'mesh_pow_outcomes_total', { endpoint: 'room', outcome: 'pow_replayed' })).toBe(1);
+    });
+
+    test('the room price rises with its traffic (streams told by event: price) and falls back after the window', async () => {
+      // Two workers whose room price moves fast: POW_ROOM_FREE = 2.
+      const pa = await startWorker(backends, { POW_ROOM_FREE: '2' });
+      const pb = await startWorker(backends, { POW_ROOM_FREE: '2' });
+      extraWorkers.push(pa, pb);
+      const hash = randomRoom();
+      const other = randomRoom();
+      const c = await subscribed(pa.url, hash);
+      expect(JSON.parse(c.events[0]?.data ?? '{}')).toMatchObject({ work: 16 });
+      for (let i = 0; i < 4; i++) await postOk(i % 2 === 0 ? pa.url : pb.url, hash, `p${i}`);
+      // m = 4, POW_ROOM_FREE = 2: work = 16 * (1 + 4/2) = 48, on every worker.
+      expect((await roomQuote(pb.url, hash)).work).toBe(48);
+      expect((await roomQuote(pa.url, other)).work).toBe(16);
+      await c.until((x) => x.ofType('price').some((e) => (JSON.parse(e.data) as { work: number }).work === 48), 5000, 'price 48');
+
+      backends.passWindow();
+      await c.until((x) => {
+        const prices = x.ofType('price');
+        return (JSON.parse(prices[prices.length - 1]?.data ?? '{}') as { work?: number }).work === 16;
+      }, 8000, 'the price back at 16');
+      expect((await roomQuote(pb.url, hash)).work).toBe(16);
+    });
+
+    test('keep-alive comments', async () => {
+      const w = await startWorker(backends, { ROOM_KEEPALIVE_MS: '100' });
+      extraWorkers.push(w);
+      const c = await subscribed(w.url, randomRoom());
+      await c.until((x) => x.comments >= 2, 3000, 'two keep-alive comments');
+    });
+
+    test('caps: per client IP and per worker give 429', async () => {
+      const w = await startWorker(backends, { ROOM_MAX_PER_IP: '2', ROOM_MAX_STREAMS: '3' });
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      const as = (ip: string) => ({ headers: { 'X-Forwarded-For': ip, ...JSON_TOO } });
+      await subscribed(w.url, hash, as('203.0.113.1'));
+      await subscribed(w.url, hash, as('203.0.113.1'));
+      const third = await SseClient.open(`${w.url}/room/${hash}`, as('203.0.113.1'));
+      expect(third).toMatchObject({ status: 429 });
+      await subscribed(w.url, hash, as('203.0.113.2'));
+      const overWorker = await SseClient.open(`${w.url}/room/${hash}`, as('203.0.113.3'));
+      expect(overWorker).toMatchObject({ status: 429, body: { error: 'too_many_requests' } });
+      // A closed stream frees its slot.
+      const last = clients[clients.length - 1];
+      await last?.close();
+      await waitFor(() => w.service.streamCount === 2, { message: 'slot freed' });
+      await subscribed(w.url, hash, as('203.0.113.3'));
+    });
+
+    test('graceful stop: new streams 503, open streams end, clients resume on another worker', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      const c = await subscribed(w.url, hash);
+      const id1 = await postOk(a.url, hash, 'before');
+      await c.until((x) => x.messages().length === 1);
+
+      const stopping = w.stop();
+      await c.ended;
+      expect(c.endedByServer).toBe(true);
+      await stopping;
+      expect(await metricValue(w.metrics, 'mesh_room_streams_dropped_total', { reason: 'shutdown' })).toBe(1);
+      expect(await w.service.ready?.()).toBe(false);
+      const id2 = await postOk(b.url, hash, 'while away');
+      const back = await subscribed(a.url, hash, { lastEventId: c.lastEventId });
+      await back.until((x) => x.messages().length === 1);
+      expect(c.lastEventId).toBe(id1);
+      expect(back.messages().map((m) => m.lastEventId)).toEqual([id2]);
+    });
+
+    test('stopping refuses new streams with 503', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      await w.service.stop();
+      const r = await SseClient.open(`${w.url}/room/${randomRoom()}`, { headers: { Accept: 'text/event-stream, application/json' } });
+      expect(r).toMatchObject({ status: 503 });
+    });
+  });
+}
