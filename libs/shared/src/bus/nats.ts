@@ -47,6 +47,18 @@ function backoffMs(sinceMs: number, capMs: number): number {
   return Math.round(base * (1 + Math.random() * 0.2));
 }
 
+/** The URL without user and password, for logs. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(unparsable url)';
+  }
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -134,6 +146,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
   }
 
   async function connectLoop(): Promise<void> {
+    let failures = 0;
     while (!closed) {
       try {
         const c = await connect({
@@ -153,7 +166,10 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
         adopt(c);
         return;
       } catch (err) {
-        log.warn({ err: messageOf(err), url: opts.url }, 'bus connect failed, retrying');
+        // One warning, then quiet retries: a service may wait a long time for NATS.
+        const entry = { err: messageOf(err), url: safeUrl(opts.url), failures: ++failures };
+        if (failures === 1) log.warn(entry, 'bus connect failed, retrying');
+        else log.debug(entry, 'bus connect failed, retrying');
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, backoffMs(Date.now() - disconnectedAt, capMs));
           cancelRetry = () => {

@@ -80,12 +80,16 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
     connectTimeout: 5000,
     retryStrategy: (times: number) => Math.round(Math.min(capMs, 50 * 2 ** Math.min(times, 10)) * (1 + Math.random() * 0.2)),
   });
+  // `up` makes one warning per outage, not one per failed reconnect attempt.
+  let up = false;
   client.on('ready', () => {
     wasReady = true;
+    up = true;
     log.info({ prefix }, 'store connected');
   });
   client.on('close', () => {
-    if (wasReady && !closed) log.warn('store connection lost, reconnecting');
+    if (up && !closed) log.warn('store connection lost, reconnecting');
+    up = false;
   });
   // Without a listener ioredis would throw the error at the process.
   client.on('error', (err: unknown) => log.debug({ err: messageOf(err) }, 'store connection error'));
