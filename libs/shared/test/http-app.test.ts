@@ -27,7 +27,7 @@ beforeAll(async () => {
     setRouteLabel(ctx, '/plain');
     ctx.body = 'plain';
   };
-  app = await startPublicApp([router.routes(), plain]);
+  app = await startPublicApp([router.routes(), router.allowedMethods(), plain]);
 });
 
 afterAll(async () => {
@@ -93,6 +93,14 @@ describe('errors', () => {
       expect(html).toContain('not_found');
       expect(html).toContain('Not found.');
     }
+  });
+
+  test('a wrong method on a known route is 405 method_not_allowed with Allow (router.allowedMethods)', async () => {
+    const res = await fetch(`${app.url}/ok`, { method: 'POST', headers: { Accept: 'application/json' } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toMatch(/GET/);
+    expectCommonHeaders(res);
+    expect(await res.json()).toEqual({ error: 'method_not_allowed', message: 'Method not allowed.' });
   });
 
   test('a ProtocolError keeps its status, code and extra fields', async () => {

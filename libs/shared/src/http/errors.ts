@@ -124,6 +124,20 @@ function requestContext(ctx: Context): Record<string, unknown> {
 }
 
 /**
+ * A response no route gave a body: 404 (no route) and 405 (e.g. set by
+ * @koa/router's `allowedMethods()`, whose `Allow` header is kept) get their
+ * catalogue body like any thrown error.
+ */
+function answerUnhandled(ctx: Context): void {
+  if (ctx.body != null || ctx.respond === false || ctx.headerSent) return;
+  if (ctx.status === 404) writeError(ctx, new ProtocolError('not_found'));
+  else if (ctx.status === 405) {
+    const allow = ctx.response.get('Allow');
+    writeError(ctx, new ProtocolError('method_not_allowed'), allow !== '' ? { Allow: allow } : {});
+  }
+}
+
+/**
  * The outermost middleware. Never throws: every error is answered here, or,
  * when headers are already out (a stream), only logged.
  */
@@ -131,6 +145,7 @@ export function createErrorHandler(log: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
+      answerUnhandled(ctx);
     } catch (err) {
       if (isClientAbort(err, ctx)) return;
       try {
@@ -166,9 +181,13 @@ export function installAppErrorHandler(app: Koa, log: Logger): void {
   });
 }
 
-/** Terminal middleware: whatever no route answered is a `not_found`. */
+/**
+ * Terminal middleware: whatever no route answered stays a 404, which the
+ * error handler renders as `not_found`. It does not throw, so routers'
+ * after-`next()` logic (`allowedMethods()` turning a 404 into a 405) still runs.
+ */
 export function notFound(): Middleware {
   return async (ctx) => {
-    if (ctx.body == null && ctx.respond !== false && ctx.status === 404) throw new ProtocolError('not_found');
+    if (ctx.body == null && ctx.respond !== false) ctx.status = 404;
   };
 }
