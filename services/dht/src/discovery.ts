@@ -75,7 +75,8 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
 
   const addresses = new Map<string, AddressState>();
   const queue: { key: string; host: string; port: number }[] = [];
-  const queued = new Set<string>();
+  /** Addresses queued or being probed: offered again meanwhile, they are ignored. */
+  const pending = new Set<string>();
   let running = 0;
   let stopped = false;
   let tokens = RATE_BURST;
@@ -115,10 +116,10 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
         return;
       }
       const next = queue.shift() as { key: string; host: string; port: number };
-      queued.delete(next.key);
       running++;
       void run(next).finally(() => {
         running--;
+        pending.delete(next.key);
         pump();
         if (running === 0 && queue.length === 0) {
           const waiters = idleWaiters;
@@ -174,14 +175,14 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     offer(peer) {
       if (stopped) return;
       const key = `${peer.host}:${peer.port}`;
-      if (queued.has(key)) return;
+      if (pending.has(key)) return;
       const state = addresses.get(key);
       if (state !== undefined && state.nextAtMs > now()) return;
       if (queue.length >= MAX_QUEUE) {
         probes.inc({ outcome: 'dropped' satisfies ProbeOutcome });
         return;
       }
-      queued.add(key);
+      pending.add(key);
       queue.push({ key, host: peer.host, port: peer.port });
       pump();
     },
@@ -205,7 +206,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     stop() {
       stopped = true;
       queue.length = 0;
-      queued.clear();
+      pending.clear();
       if (refillTimer !== undefined) clearTimeout(refillTimer);
       const waiters = idleWaiters;
       idleWaiters = [];

@@ -62,13 +62,13 @@ export const probePeer: ProbeFn = async (peer, opts) => {
   const base = { timeoutMs: opts.timeoutMs, maxBytes, allowSpecial: opts.allowInsecure };
   const hostPart = isIP(peer.host) === 6 ? `[${peer.host}]` : peer.host;
 
-  // A node behind TLS on 443 answers https; anything else we try in plain
-  // http first, then https when the http attempt failed fast.
-  const schemes = peer.port === 443 ? ['https:'] : ['http:', 'https:'];
-  let first: Awaited<ReturnType<typeof fetchJson>> = { ok: false, reason: 'unreachable' };
-  for (const scheme of schemes) {
-    first = await fetchJson(new URL(`${scheme}//${hostPart}:${peer.port}/`), { ...base, insecureTls: true });
-    if (first.ok || first.reason === 'timeout' || first.reason === 'too_large') break;
+  // A node behind TLS on 443 answers https; on any other port we ask in
+  // plain http first, and in https only when that found no HTTP server
+  // (refused, reset, or an error status such as "HTTP sent to an HTTPS port").
+  let first = await fetchJson(new URL(`${peer.port === 443 ? 'https:' : 'http:'}//${hostPart}:${peer.port}/`), { ...base, insecureTls: true });
+  if (!first.ok && peer.port !== 443 && (first.reason === 'unreachable' || first.reason === 'bad_status')) {
+    const tls = await fetchJson(new URL(`https://${hostPart}:${peer.port}/`), { ...base, insecureTls: true });
+    if (tls.ok || tls.reason !== 'unreachable') first = tls;
   }
   if (!first.ok) return first;
 
