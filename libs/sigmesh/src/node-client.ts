@@ -1,0 +1,223 @@
+/**
+ * HTTP client of one mesh node: its `GET /` facts, `/nodes`, `/token` and room posts,
+ * paying proof of work where the node asks for it (402 carries a fresh token and the
+ * price, so we solve again at once).
+ */
+import { SigmeshError } from './errors.js';
+import { defaultFetch, isRecord, readJson, withTimeout, type FetchLike } from './http.js';
+import type { Solver, SolveProgress } from './solver.js';
+
+/** `GET /` of a node (PROTOCOL.md). */
+export interface NodeInfo {
+  id: string;
+  url: string;
+  network: string;
+  token: string;
+  work: number;
+  difficulty: number;
+  load: number;
+  expires: number;
+  turn: string[];
+  version: string;
+}
+
+/** A price quote for one endpoint path. */
+export interface Price {
+  token: string;
+  work: string;
+  difficulty?: number;
+}
+
+/** The shape of an `RTCIceServer`. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface TurnCredentials extends IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+  ttl: number;
+}
+
+export interface NodeClientOptions {
+  fetch?: FetchLike;
+  /** Needed for paid endpoints. */
+  solver?: Solver;
+  /** Per HTTP request (not counting solving). Default 10 s. */
+  timeoutMs?: number;
+  /** Requests per paid call, the first possibly unpaid to learn the price. Default 4. */
+  maxPowAttempts?: number;
+  /** A remembered price older than this is not used (tokens expire). Default 240 s. */
+  priceTtlMs?: number;
+}
+
+export interface PaidRequestOptions {
+  body?: string;
+  contentType?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: SolveProgress) => void;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX40 = /^[0-9a-f]{40}$/;
+const MAX_JSON = 64 * 1024;
+
+/** Canonical form of a node URL: its origin (`http(s)://host[:port]`), or null if unusable. */
+export function normalizeNodeUrl(raw: string): string | null {
+  if (typeof raw !== 'string' || raw.length > 2048) return null;
+  let u: URL;
+  try { u = new URL(raw); } catch { return null; }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+  if (u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return null;
+  return u.origin;
+}
+
+export function isRoomHash(hash: string): boolean {
+  return HEX64.test(hash) || HEX40.test(hash);
+}
+
+export function parsePrice(v: unknown): Price | null {
+  if (!isRecord(v) || typeof v.token !== 'string' || v.token.length > 512) return null;
+  const work = typeof v.work === 'number' ? v.work : typeof v.work === 'string' ? Number(v.work) : NaN;
+  if (!Number.isSafeInteger(work) || work < 1) return null;
+  return { token: v.token, work: String(work), ...(typeof v.difficulty === 'number' ? { difficulty: v.difficulty } : {}) };
+}
+
+
+function parseInfo(v: unknown): NodeInfo {
+  const bad = (what: string): never => { throw new SigmeshError('bad_response', `GET / has no valid ${what}`); };
+  if (!isRecord(v)) return bad('object');
+  const id = typeof v.id === 'string' && HEX64.test(v.id) ? v.id : bad('id');
+  const price = parsePrice(v) ?? bad('token/work');
+  const turn = Array.isArray(v.turn) ? v.turn.filter((t): t is string => typeof t === 'string' && t.length <= 256).slice(0, 16) : [];
+  return {
+    id,
+    url: typeof v.url === 'string' ? v.url : '',
+    network: typeof v.network === 'string' && HEX40.test(v.network) ? v.network : '',
+    token: price.token,
+    work: Number(price.work),
+    difficulty: typeof v.difficulty === 'number' ? v.difficulty : Math.log2(Number(price.work)),
+    load: typeof v.load === 'number' ? v.load : 0,
+    expires: typeof v.expires === 'number' ? v.expires : 0,
+    turn,
+    version: typeof v.version === 'string' ? v.version : '',
+  };
+}
+
+export class NodeClient {
+  readonly url: string;
+  private readonly fetch: FetchLike;
+  private readonly timeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly priceTtlMs: number;
+  private readonly prices = new Map<string, Price & { atMs: number }>();
+
+  constructor(url: string, private readonly opts: NodeClientOptions = {}) {
+    const u = normalizeNodeUrl(url);
+    if (!u) throw new SigmeshError('bad_response', `not a node URL: ${url}`);
+    this.url = u;
+    this.fetch = opts.fetch ?? defaultFetch;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.maxAttempts = Math.max(1, opts.maxPowAttempts ?? 4);
+    this.priceTtlMs = opts.priceTtlMs ?? 240_000;
+  }
+
+  async info(signal?: AbortSignal): Promise<NodeInfo> {
+    const res = await this.send('/', { method: 'GET', headers: { Accept: 'application/json' } }, signal);
+    await this.expectOk(res);
+    return parseInfo(await readJson(res, MAX_JSON));
+  }
+
+  async nodes(n = 20, signal?: AbortSignal): Promise<string[]> {
+    const res = await this.send(`/nodes?n=${Math.min(100, Math.max(1, Math.floor(n)))}`, { method: 'GET', headers: { Accept: 'application/json' } }, signal);
+    await this.expectOk(res);
+    const list = await readJson(res, MAX_JSON);
+    if (!Array.isArray(list)) throw new SigmeshError('bad_response', '/nodes is not an array');
+    return list.filter((x): x is string => typeof x === 'string').slice(0, 100);
+  }
+
+  /** Remembers the price of a path (e.g. from a room stream's `price` event). */
+  setPrice(path: string, price: Price): void {
+    this.prices.set(path, { ...price, atMs: Date.now() });
+    if (this.prices.size > 256) this.prices.delete(this.prices.keys().next().value!);
+  }
+
+  price(path: string): Price | undefined {
+    const p = this.prices.get(path);
+    if (!p || Date.now() - p.atMs > this.priceTtlMs) return undefined;
+    return p;
+  }
+
+  /** TURN credentials from `POST /token` (paid). */
+  async turnCredentials(opts: Omit<PaidRequestOptions, 'body'> = {}): Promise<TurnCredentials> {
+    const res = await this.paid('POST', '/token', opts);
+    await this.expectOk(res);
+    const v = await readJson(res, MAX_JSON);
+    if (!isRecord(v) || !Array.isArray(v.urls) || typeof v.username !== 'string' || typeof v.credential !== 'string') {
+      throw new SigmeshError('bad_response', '/token answer has the wrong shape');
+    }
+    return {
+      urls: v.urls.filter((u): u is string => typeof u === 'string').slice(0, 16),
+      username: v.username,
+      credential: v.credential,
+      ttl: typeof v.ttl === 'number' ? v.ttl : 0,
+    };
+  }
+
+  /** Posts a message body to a room (paid); resolves to the node's message id. */
+  async postRoom(hash: string, body: string, opts: Omit<PaidRequestOptions, 'body' | 'contentType'> = {}): Promise<string> {
+    if (!isRoomHash(hash)) throw new SigmeshError('bad_response', 'bad room hash');
+    const res = await this.paid('POST', `/room/${hash}`, { ...opts, body, contentType: 'text/plain;charset=utf-8' });
+    await this.expectOk(res);
+    const v = await readJson(res, MAX_JSON);
+    if (!isRecord(v) || typeof v.id !== 'string') throw new SigmeshError('bad_response', 'room post answer has no id');
+    return v.id;
+  }
+
+  /**
+   * A request to a PoW-gated endpoint. Pays with the remembered price if any; on 402
+   * takes the fresh token and price from the refusal and solves again.
+   */
+  async paid(method: 'GET' | 'POST', path: string, opts: PaidRequestOptions = {}): Promise<Response> {
+    let lastCode = '';
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      if (opts.contentType) headers['Content-Type'] = opts.contentType;
+      const price = this.price(path);
+      if (price) {
+        if (!this.opts.solver) throw new SigmeshError('pow_exhausted', `${path} needs proof of work but no solver was given`);
+        const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+        headers['X-PoW'] = await this.opts.solver.solve({ token: price.token, work: price.work, method, path, body: opts.body ?? '' }, so);
+      }
+      const init: RequestInit = { method, headers };
+      if (opts.body !== undefined) init.body = opts.body;
+      const res = await this.send(path, init, opts.signal);
+      if (res.status !== 402) return res;
+      const refusal = await readJson(res, MAX_JSON).catch(() => null);
+      const fresh = parsePrice(refusal);
+      lastCode = isRecord(refusal) && typeof refusal.error === 'string' ? refusal.error : '';
+      if (!fresh) throw new SigmeshError('bad_response', '402 without token and work', 402, lastCode);
+      this.setPrice(path, fresh);
+    }
+    throw new SigmeshError('pow_exhausted', `${path}: still refused after ${this.maxAttempts} attempts (${lastCode})`, 402, lastCode);
+  }
+
+  private async send(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    try {
+      return await this.fetch(this.url + path, { ...init, signal: withTimeout(this.timeoutMs, signal) });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason ?? err;
+      throw new SigmeshError('network', `${this.url}${path}: ${err instanceof Error ? err.message : String(err)}`, undefined, undefined, { cause: err });
+    }
+  }
+
+  private async expectOk(res: Response): Promise<void> {
+    if (res.ok) return;
+    const v = await readJson(res, MAX_JSON).catch(() => null);
+    const code = isRecord(v) && typeof v.error === 'string' ? v.error : undefined;
+    throw new SigmeshError('http', `${res.url || this.url}: HTTP ${res.status}${code ? ` (${code})` : ''}`, res.status, code);
+  }
+}

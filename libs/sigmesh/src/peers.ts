@@ -1,0 +1,235 @@
+/**
+ * RTCPeerConnections with every other member of a room, signaled over the room:
+ * "perfect negotiation" (the polite peer yields on offer collisions), ICE candidates
+ * trickled in small batches (each room post costs proof of work), and one negotiated
+ * data channel per peer. Signals carry `to`, so other members drop them.
+ */
+import { Emitter } from './emitter.js';
+import type { Room, RoomMessage } from './room.js';
+import type {
+  DataChannelLike, IceCandidateInit, PeerConnectionCtor, PeerConnectionLike, RtcConfiguration, RtcIceServer, SessionDescription,
+} from './rtc-types.js';
+
+export interface PeersOptions {
+  /** Full configuration; default: the room node's STUN/TURN (`room.iceServers()`). */
+  rtcConfig?: RtcConfiguration;
+  /** Force TURN relaying (`iceTransportPolicy: 'relay'`). */
+  relayOnly?: boolean;
+  /** Default: the global RTCPeerConnection. */
+  RTCPeerConnection?: PeerConnectionCtor;
+  /** Candidates gathered within this window travel in one post. Default 200 ms. */
+  candidateBatchMs?: number;
+}
+
+export interface PeersEvents {
+  /** A connection object exists for this peer. */
+  peer: { id: string; pc: PeerConnectionLike };
+  /** The data channel with this peer is open. */
+  channel: { id: string; channel: DataChannelLike };
+  message: { id: string; data: unknown };
+  close: { id: string };
+  error: unknown;
+}
+
+export type ConnectionType = 'direct' | 'relayed' | 'unknown';
+
+interface SignalData {
+  d?: SessionDescription;
+  c?: IceCandidateInit[];
+}
+
+interface Link {
+  pc: PeerConnectionLike;
+  channel: DataChannelLike;
+  polite: boolean;
+  makingOffer: boolean;
+  ignoreOffer: boolean;
+  answerPending: boolean;
+  queue: Promise<void>;
+  candidates: IceCandidateInit[];
+  flush: ReturnType<typeof setTimeout> | null;
+  restarted: boolean;
+}
+
+const DESC_TYPES: ReadonlySet<string> = new Set(['offer', 'answer', 'rollback', 'pranswer']);
+
+function parseSignal(data: unknown): SignalData | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const s = data as Record<string, unknown>;
+  const out: SignalData = {};
+  if (s.d !== undefined) {
+    const d = s.d as Record<string, unknown>;
+    if (typeof d !== 'object' || d === null || typeof d.type !== 'string' || !DESC_TYPES.has(d.type)) return null;
+    if (d.sdp !== undefined && (typeof d.sdp !== 'string' || d.sdp.length > 16384)) return null;
+    out.d = { type: d.type as SessionDescription['type'], ...(typeof d.sdp === 'string' ? { sdp: d.sdp } : {}) };
+  }
+  if (s.c !== undefined) {
+    if (!Array.isArray(s.c) || s.c.length > 64) return null;
+    out.c = s.c.filter((c): c is IceCandidateInit =>
+      typeof c === 'object' && c !== null && typeof (c as IceCandidateInit).candidate === 'string' && (c as IceCandidateInit).candidate!.length <= 1024);
+  }
+  return out;
+}
+
+export class Peers extends Emitter<PeersEvents> {
+  private readonly links = new Map<string, Link>();
+  private readonly offs: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly room: Room, private readonly config: RtcConfiguration, private readonly Ctor: PeerConnectionCtor, private readonly batchMs: number) {
+    super();
+    this.offs.push(
+      room.on('peer', ({ id }) => { this.link(id); }),
+      room.on('peer-left', ({ id }) => this.drop(id)),
+      room.on('signal', (m) => this.onSignal(m)),
+    );
+    for (const id of room.peerIds()) this.link(id);
+  }
+
+  /** Peers with an open data channel. */
+  connected(): string[] {
+    return [...this.links].filter(([, l]) => l.channel.readyState === 'open').map(([id]) => id);
+  }
+
+  send(id: string, data: string): boolean {
+    const l = this.links.get(id);
+    if (!l || l.channel.readyState !== 'open') return false;
+    l.channel.send(data);
+    return true;
+  }
+
+  broadcast(data: string): number {
+    let n = 0;
+    for (const id of this.links.keys()) if (this.send(id, data)) n++;
+    return n;
+  }
+
+  /** Whether the selected ICE pair goes through a TURN relay. */
+  async connectionType(id: string): Promise<ConnectionType> {
+    const l = this.links.get(id);
+    if (!l) return 'unknown';
+    const stats = await l.pc.getStats();
+    let pairId: string | undefined;
+    stats.forEach((s) => { if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') pairId = s.selectedCandidatePairId; });
+    let pair: Record<string, unknown> | undefined = pairId ? stats.get(pairId) : undefined;
+    if (!pair) stats.forEach((s) => { if (s.type === 'candidate-pair' && s.state === 'succeeded' && (s.nominated || s.selected)) pair ??= s; });
+    const local = pair && typeof pair.localCandidateId === 'string' ? stats.get(pair.localCandidateId) : undefined;
+    if (!local) return 'unknown';
+    return local.candidateType === 'relay' ? 'relayed' : 'direct';
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.offs) off();
+    for (const id of [...this.links.keys()]) this.drop(id);
+    this.removeAllListeners();
+  }
+
+  private link(id: string): Link {
+    const existing = this.links.get(id);
+    if (existing) return existing;
+    const pc = new this.Ctor(this.config);
+    // Negotiated channel: both sides open it the same way, no ondatachannel asymmetry.
+    const channel = pc.createDataChannel('sigmesh', { negotiated: true, id: 0 });
+    const l: Link = {
+      pc, channel, polite: this.room.selfId < id, makingOffer: false, ignoreOffer: false, answerPending: false,
+      queue: Promise.resolve(), candidates: [], flush: null, restarted: false,
+    };
+    this.links.set(id, l);
+    pc.addEventListener('negotiationneeded', () => {
+      l.queue = l.queue.then(async () => {
+        try {
+          l.makingOffer = true;
+          await pc.setLocalDescription();
+          if (pc.localDescription) this.signal(id, { d: { type: pc.localDescription.type as SessionDescription['type'], sdp: pc.localDescription.sdp } });
+        } catch (err) {
+          this.emit('error', err);
+        } finally {
+          l.makingOffer = false;
+        }
+      });
+    });
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      if (!candidate) return this.flushCandidates(id, l);
+      l.candidates.push(candidate.toJSON());
+      l.flush ??= setTimeout(() => this.flushCandidates(id, l), this.batchMs);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed' && !l.restarted) { l.restarted = true; pc.restartIce(); }
+      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.drop(id);
+    });
+    channel.addEventListener('open', () => this.emit('channel', { id, channel }));
+    channel.addEventListener('message', (ev) => this.emit('message', { id, data: ev.data }));
+    this.emit('peer', { id, pc });
+    return l;
+  }
+
+  private flushCandidates(id: string, l: Link): void {
+    if (l.flush) { clearTimeout(l.flush); l.flush = null; }
+    if (l.candidates.length === 0) return;
+    const c = l.candidates.splice(0, l.candidates.length);
+    this.signal(id, { c });
+  }
+
+  private signal(to: string, data: SignalData): void {
+    if (this.closed) return;
+    this.room.send(data, { type: 'signal', to }).catch((err: unknown) => this.emit('error', err));
+  }
+
+  private onSignal(m: RoomMessage): void {
+    const s = parseSignal(m.data);
+    if (!s || this.closed) return;
+    const l = this.link(m.from);
+    l.queue = l.queue.then(() => this.apply(m.from, l, s)).catch((err: unknown) => this.emit('error', err));
+  }
+
+  /** Perfect negotiation, as in the WebRTC 1.0 specification's example. */
+  private async apply(id: string, l: Link, s: SignalData): Promise<void> {
+    const { pc } = l;
+    if (s.d) {
+      const readyForOffer = !l.makingOffer && (pc.signalingState === 'stable' || l.answerPending);
+      const collision = s.d.type === 'offer' && !readyForOffer;
+      l.ignoreOffer = !l.polite && collision;
+      if (l.ignoreOffer) return;
+      l.answerPending = s.d.type === 'answer';
+      await pc.setRemoteDescription(s.d);
+      l.answerPending = false;
+      if (s.d.type === 'offer') {
+        await pc.setLocalDescription();
+        if (pc.localDescription) this.signal(id, { d: { type: pc.localDescription.type as SessionDescription['type'], sdp: pc.localDescription.sdp } });
+      }
+    }
+    for (const c of s.c ?? []) {
+      try {
+        await pc.addIceCandidate(c);
+      } catch (err) {
+        if (!l.ignoreOffer) this.emit('error', err);
+      }
+    }
+  }
+
+  private drop(id: string): void {
+    const l = this.links.get(id);
+    if (!l) return;
+    this.links.delete(id);
+    if (l.flush) clearTimeout(l.flush);
+    l.channel.close();
+    l.pc.close();
+    this.emit('close', { id });
+  }
+}
+
+/** Starts the peers helper for a joined room. */
+export async function joinPeers(room: Room, opts: PeersOptions = {}): Promise<Peers> {
+  const Ctor = opts.RTCPeerConnection ?? (globalThis as { RTCPeerConnection?: PeerConnectionCtor }).RTCPeerConnection;
+  if (!Ctor) throw new Error('RTCPeerConnection is not available here');
+  let config: RtcConfiguration;
+  if (opts.rtcConfig) config = { ...opts.rtcConfig };
+  else {
+    const iceServers: RtcIceServer[] = await room.iceServers();
+    config = { iceServers };
+  }
+  if (opts.relayOnly) config.iceTransportPolicy = 'relay';
+  return new Peers(room, config, Ctor, opts.candidateBatchMs ?? 200);
+}

@@ -1,0 +1,287 @@
+/**
+ * A joined room: streams from the k nodes rendezvous hashing picks, posts to all of
+ * them, deduplicates what arrives through several, replaces a node that dies, and
+ * tracks which peers are present (hello / bye envelopes).
+ */
+import { open, seal, type RoomKey } from './crypto.js';
+import type { Discovery, LiveNode } from './discovery.js';
+import { Emitter } from './emitter.js';
+import { asciiJson, fragment, parseEnvelope, randomId, Reassembler, RecentIds, type Envelope, type EnvelopeType } from './envelope.js';
+import { SigmeshError } from './errors.js';
+import type { FetchLike } from './http.js';
+import type { IceServer } from './node-client.js';
+import { rankNodes } from './rendezvous.js';
+import { RoomStream } from './room-stream.js';
+import { sha256Hex } from './sha256.js';
+import type { SolveProgress } from './solver.js';
+
+/** Room hash: hex SHA-256 of `sigmesh/v1` NUL app id NUL room name. */
+export function roomHash(appId: string, name: string): string {
+  return sha256Hex(`sigmesh/v1\0${appId}\0${name}`);
+}
+
+export interface RoomMessage {
+  mid: string;
+  from: string;
+  to?: string;
+  type: EnvelopeType;
+  data: unknown;
+}
+
+export interface RoomNode {
+  url: string;
+  id: string;
+  difficulty: number;
+  connected: boolean;
+}
+
+export interface RoomEvents {
+  /** Application messages (`room.send`). */
+  message: RoomMessage;
+  /** Signaling for the peers helper. */
+  signal: RoomMessage;
+  peer: { id: string };
+  'peer-left': { id: string };
+  /** The chosen nodes changed or (dis)connected. */
+  nodes: RoomNode[];
+  error: unknown;
+}
+
+export interface SendOptions {
+  to?: string;
+  /** Default 'msg'. */
+  type?: EnvelopeType;
+  signal?: AbortSignal;
+  onProgress?: (p: SolveProgress) => void;
+}
+
+export interface RoomDeps {
+  discovery: Discovery;
+  name: string;
+  hash: string;
+  /** Nodes used at once; default 2. */
+  k?: number;
+  key?: RoomKey | null;
+  /** Announce ourselves and answer others' hellos; default true. */
+  presence?: boolean;
+  fetch?: FetchLike;
+  /** Stream drops in a row before a node is given up for this room; default 2. */
+  maxStreamFailures?: number;
+  /** At most this many peers tracked; default 256. */
+  maxPeers?: number;
+}
+
+interface Chosen {
+  node: LiveNode;
+  stream: RoomStream;
+  connected: boolean;
+}
+
+export class Room extends Emitter<RoomEvents> {
+  readonly name: string;
+  readonly hash: string;
+  /** Our peer id in this room (random per join). */
+  readonly selfId = randomId(16);
+  private readonly k: number;
+  private readonly chosen = new Map<string, Chosen>();
+  /** Nodes given up for this room, until this time. */
+  private readonly excluded = new Map<string, number>();
+  private readonly seen = new RecentIds(4096);
+  private readonly reassembler = new Reassembler();
+  private readonly peers = new Set<string>();
+  private inbox: Promise<void> = Promise.resolve();
+  private left = false;
+  private ice: { servers: IceServer[]; untilMs: number } | null = null;
+  private readonly offDiscovery: () => void;
+
+  constructor(private readonly d: RoomDeps) {
+    super();
+    this.name = d.name;
+    this.hash = d.hash;
+    this.k = Math.max(1, d.k ?? 2);
+    this.offDiscovery = d.discovery.on('change', () => this.fill());
+  }
+
+  /** Connects to the chosen nodes; resolves once one stream is open (then says hello). */
+  async join(timeoutMs = 15_000): Promise<void> {
+    this.fill();
+    if (this.chosen.size === 0) throw new SigmeshError('no_nodes', 'no live node known for this room');
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => { off(); reject(new SigmeshError('network', 'no room stream opened in time')); }, timeoutMs);
+      const off = this.on('nodes', (ns) => { if (ns.some((n) => n.connected)) { clearTimeout(t); off(); resolve(); } });
+    });
+    if (this.d.presence !== false) await this.send(null, { type: 'hello' }).catch((err: unknown) => this.emit('error', err));
+  }
+
+  /** Nodes in use, with their price and whether their stream is up. */
+  nodes(): RoomNode[] {
+    return [...this.chosen.values()].map((c) => ({ url: c.node.url, id: c.node.id, difficulty: c.node.difficulty, connected: c.connected }));
+  }
+
+  /**
+   * STUN/TURN servers for RTCPeerConnection: the STUN URLs a chosen node advertises in
+   * `GET /` plus TURN credentials from its `POST /token` (paid; cached for half their ttl).
+   * Without credentials (the token request failed) only STUN is returned.
+   */
+  async iceServers(): Promise<IceServer[]> {
+    const now = Date.now();
+    if (this.ice && this.ice.untilMs > now) return this.ice.servers;
+    const c = [...this.chosen.values()].sort((a, b) => Number(b.connected) - Number(a.connected))[0];
+    if (!c) throw new SigmeshError('no_nodes', 'no node to ask for STUN/TURN');
+    const stun = c.node.info.turn.filter((u) => u.startsWith('stun:') || u.startsWith('stuns:'));
+    const servers: IceServer[] = stun.length ? [{ urls: stun }] : [];
+    let ttlMs = 60_000;
+    try {
+      const creds = await this.d.discovery.client(c.node.url).turnCredentials();
+      servers.push({ urls: creds.urls, username: creds.username, credential: creds.credential });
+      ttlMs = Math.max(60_000, (creds.ttl * 1000) / 2);
+    } catch (err) {
+      this.emit('error', err);
+    }
+    this.ice = { servers, untilMs: now + ttlMs };
+    return servers;
+  }
+
+  /** Peers seen in this room (not counting us). */
+  peerIds(): string[] {
+    return [...this.peers];
+  }
+
+  /**
+   * Posts to every chosen node (each post paid with proof of work). Resolves when at
+   * least one node accepted every part; rejects with the last error otherwise.
+   */
+  async send(data: unknown, opts: SendOptions = {}): Promise<void> {
+    if (this.left && opts.type !== 'bye') throw new SigmeshError('closed', 'room left');
+    const env: Envelope = { v: 1, mid: randomId(12), from: this.selfId, t: opts.type ?? 'msg' };
+    if (opts.to !== undefined) env.to = opts.to;
+    if (data !== undefined && data !== null) env.data = data;
+    this.seen.add(env.mid);
+    let payload = asciiJson(env);
+    if (this.d.key) payload = await seal(this.d.key, payload);
+    let parts: string[];
+    try { parts = fragment(payload, randomId(8)); } catch (err) {
+      throw new SigmeshError('too_large', err instanceof Error ? err.message : 'message too large');
+    }
+    const targets = [...this.chosen.values()];
+    if (targets.length === 0) throw new SigmeshError('no_nodes', 'no node to post to');
+    let lastErr: unknown = null;
+    const results = await Promise.all(targets.map(async (c) => {
+      const client = this.d.discovery.client(c.node.url);
+      try {
+        for (const part of parts) {
+          const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+          await client.postRoom(this.hash, part, so);
+        }
+        return true;
+      } catch (err) {
+        lastErr = err;
+        if (err instanceof SigmeshError && err.code === 'network') this.nodeFailed(c.node.url);
+        return false;
+      }
+    }));
+    if (!results.some(Boolean)) throw lastErr ?? new SigmeshError('network', 'no node accepted the message');
+  }
+
+  /** Says bye (best effort, bounded) and closes every stream. */
+  async leave(): Promise<void> {
+    if (this.left) return;
+    this.left = true;
+    this.offDiscovery();
+    if (this.d.presence !== false) {
+      await this.send(null, { type: 'bye', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    }
+    for (const c of this.chosen.values()) c.stream.stop();
+    this.chosen.clear();
+    this.removeAllListeners();
+  }
+
+  /** Tops the chosen set up to k from the ranking, skipping excluded nodes. */
+  private fill(): void {
+    if (this.left) return;
+    const now = Date.now();
+    for (const [url, until] of this.excluded) if (until <= now) this.excluded.delete(url);
+    const ranked = rankNodes(this.hash, this.d.discovery.live().filter((n) => !this.excluded.has(n.url)));
+    let changed = false;
+    for (const node of ranked) {
+      if (this.chosen.size >= this.k) break;
+      if (this.chosen.has(node.url)) continue;
+      this.open(node);
+      changed = true;
+    }
+    if (changed) this.emit('nodes', this.nodes());
+  }
+
+  private open(node: LiveNode): void {
+    const client = this.d.discovery.client(node.url);
+    const maxFailures = this.d.maxStreamFailures ?? 2;
+    const entry: Chosen = {
+      node,
+      connected: false,
+      stream: new RoomStream({
+        nodeUrl: node.url,
+        hash: this.hash,
+        ...(this.d.fetch ? { fetch: this.d.fetch } : {}),
+        onMessage: (data) => this.receive(data),
+        onPrice: (p) => client.setPrice(`/room/${this.hash}`, p),
+        onOpen: () => {
+          entry.connected = true;
+          this.d.discovery.reportSuccess(node.url);
+          this.emit('nodes', this.nodes());
+        },
+        onDown: (_err, failures) => {
+          if (entry.connected) { entry.connected = false; this.emit('nodes', this.nodes()); }
+          if (failures >= maxFailures) this.nodeFailed(node.url);
+        },
+      }),
+    };
+    this.chosen.set(node.url, entry);
+    entry.stream.start();
+  }
+
+  /** Gives a node up for this room for a minute, tells discovery, and picks the next one. */
+  private nodeFailed(url: string): void {
+    const c = this.chosen.get(url);
+    if (!c) return;
+    c.stream.stop();
+    this.chosen.delete(url);
+    this.excluded.set(url, Date.now() + 60_000);
+    this.d.discovery.reportFailure(url);
+    this.emit('nodes', this.nodes());
+    this.fill();
+  }
+
+  private receive(body: string): void {
+    // In order: decryption is async, and signaling depends on order (offer before candidates).
+    this.inbox = this.inbox.then(() => this.handle(body)).catch((err: unknown) => this.emit('error', err));
+  }
+
+  private async handle(body: string): Promise<void> {
+    const payload = this.reassembler.push(body);
+    if (payload === null || this.left) return;
+    const text = this.d.key ? await open(this.d.key, payload) : payload;
+    if (text === null) return;
+    const env = parseEnvelope(text);
+    if (!env || env.from === this.selfId || !this.seen.add(env.mid)) return;
+    if (env.to !== undefined && env.to !== this.selfId) return;
+    if (env.t === 'bye') {
+      if (this.peers.delete(env.from)) this.emit('peer-left', { id: env.from });
+      return;
+    }
+    const isNew = !this.peers.has(env.from);
+    if (isNew && this.peers.size < (this.d.maxPeers ?? 256)) {
+      this.peers.add(env.from);
+      this.emit('peer', { id: env.from });
+    }
+    if (env.t === 'hello') {
+      // Answer a broadcast hello so the newcomer learns we are here.
+      if (env.to === undefined && this.d.presence !== false) {
+        void this.send(null, { type: 'hello', to: env.from }).catch((err: unknown) => this.emit('error', err));
+      }
+      return;
+    }
+    const msg: RoomMessage = { mid: env.mid, from: env.from, type: env.t, data: env.data };
+    if (env.to !== undefined) msg.to = env.to;
+    this.emit(env.t === 'signal' ? 'signal' : 'message', msg);
+  }
+}
