@@ -112,9 +112,10 @@ export class RoomStream {
    */
   close(reason?: DropReason): void {
     if (this.closed) return;
+    // Record the reason first: the response may emit 'close' synchronously.
+    this.finish(reason);
     if (reason === 'slow') this.res.destroy();
     else this.res.end();
-    this.finish(reason);
   }
 
   private finish(reason: DropReason | undefined): void {
