@@ -1,0 +1,141 @@
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { describe, expect, test } from '@jest/globals';
+import { StreamRegistry } from '../src/registry.js';
+import { frameMessage } from '../src/sse.js';
+import { RoomStream, type DropReason, type FramedMessage } from '../src/stream.js';
+
+/** A response whose socket never drains: `writableLength` only grows, as with a stalled reader. */
+class StalledResponse extends EventEmitter {
+  written: string[] = [];
+  writableLength = 0;
+  destroyed = false;
+  ended = false;
+  write(chunk: string): boolean {
+    this.written.push(chunk);
+    this.writableLength += Buffer.byteLength(chunk);
+    return false;
+  }
+  end(): void {
+    this.ended = true;
+    this.emit('close');
+  }
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+  /** The client read everything. */
+  drain(): void {
+    this.writableLength = 0;
+  }
+}
+
+const msg = (id: string, data = `d${id}`): FramedMessage => ({ id, frame: frameMessage(id, data), at: Date.now() });
+
+function makeStream(opts: { resuming?: boolean; maxBufferBytes?: number } = {}) {
+  const res = new StalledResponse();
+  const closed: (DropReason | undefined)[] = [];
+  const written: string[] = [];
+  const stream = new RoomStream({
+    hash: 'a'.repeat(40), ip: '203.0.113.9', res: res as unknown as ServerResponse,
+    maxBufferBytes: opts.maxBufferBytes ?? 1 << 20, resuming: opts.resuming ?? false,
+    onClose: (_s, reason) => closed.push(reason),
+    onWritten: (m) => written.push(m.id),
+  });
+  return { res, stream, closed, written };
+}
+
+describe('RoomStream', () => {
+  test('a reader whose unwritten bytes pass the bound is dropped as slow, and only once', () => {
+    const { res, stream, closed } = makeStream({ maxBufferBytes: 2048 });
+    let i = 0;
+    while (!stream.isClosed && i < 1000) stream.deliver(msg(`${++i}-0`, 'x'.repeat(200)));
+    expect(stream.isClosed).toBe(true);
+    expect(res.destroyed).toBe(true);
+    expect(closed).toEqual(['slow']);
+    expect(i).toBeLessThan(20);
+    const before = res.written.length;
+    stream.deliver(msg('9999-0'));
+    expect(res.written.length).toBe(before);
+  });
+
+  test('a reader that keeps up is never dropped', () => {
+    const { res, stream } = makeStream({ maxBufferBytes: 2048 });
+    for (let i = 1; i <= 1000; i++) {
+      stream.deliver(msg(`${i}-0`, 'x'.repeat(200)));
+      res.drain();
+    }
+    expect(stream.isClosed).toBe(false);
+  });
+
+  test('resume: live messages wait for the replay, then only those above it go out, in arrival order', () => {
+    const { res, stream, written } = makeStream({ resuming: true });
+    stream.deliver(msg('5-0'));
+    stream.deliver(msg('6-0'));
+    stream.deliver(msg('4-0'));
+    expect(res.written).toEqual([]);
+    for (const id of ['3-0', '4-0', '5-0']) stream.replay(msg(id));
+    stream.goLive('2-0');
+    expect(res.written.join('')).toBe(['3-0', '4-0', '5-0', '6-0'].map((id) => msg(id).frame).join(''));
+    expect(written).toEqual(['6-0']);
+    stream.deliver(msg('7-0'));
+    expect(written).toEqual(['6-0', '7-0']);
+  });
+
+  test('resume with nothing to replay: the Last-Event-ID is the floor', () => {
+    const { res, stream } = makeStream({ resuming: true });
+    stream.deliver(msg('2-0'));
+    stream.deliver(msg('3-0'));
+    stream.goLive('2-0');
+    expect(res.written.join('')).toBe(msg('3-0').frame);
+  });
+
+  test('held live messages count against the buffer bound', () => {
+    const { stream, closed } = makeStream({ resuming: true, maxBufferBytes: 1024 });
+    for (let i = 1; i <= 10 && !stream.isClosed; i++) stream.deliver(msg(`${i}-0`, 'y'.repeat(200)));
+    expect(closed).toEqual(['slow']);
+  });
+
+  test('a client that goes away closes the stream without a drop reason', () => {
+    const { res, stream, closed } = makeStream();
+    res.emit('close');
+    res.emit('close');
+    expect(stream.isClosed).toBe(true);
+    expect(closed).toEqual([undefined]);
+  });
+});
+
+describe('StreamRegistry', () => {
+  const fakeStream = (hash: string, ip: string) => ({ hash, ip }) as RoomStream;
+
+  test('caps per IP and in total; released slots are reusable; no entry outlives its streams', () => {
+    const r = new StreamRegistry({ maxPerIp: 2, maxStreams: 3 });
+    const s1 = r.admit('ip1');
+    const s2 = r.admit('ip1');
+    expect(r.admit('ip1')).toBeUndefined();
+    const s3 = r.admit('ip2');
+    expect(r.admit('ip3')).toBeUndefined();
+    s1?.release();
+    s1?.release();
+    expect(r.size).toBe(2);
+    const s4 = r.admit('ip3');
+    expect(s4).toBeDefined();
+    for (const s of [s2, s3, s4]) s?.release();
+    expect(r.size).toBe(0);
+    expect(r.ipCount).toBe(0);
+  });
+
+  test('rooms appear with their first stream and vanish with their last', () => {
+    const r = new StreamRegistry({ maxPerIp: 10, maxStreams: 10 });
+    const x = fakeStream('h1', 'ip');
+    const y = fakeStream('h1', 'ip');
+    expect(r.add(x)).toBe(true);
+    expect(r.add(y)).toBe(false);
+    expect(r.roomCount).toBe(1);
+    expect(r.remove(x)).toBe(false);
+    expect(r.remove(x)).toBe(false);
+    expect(r.remove(y)).toBe(true);
+    expect(r.roomCount).toBe(0);
+    expect([...r.streams()]).toEqual([]);
+  });
+});
