@@ -1,0 +1,117 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SPECIAL_PURPOSE_CIDRS } from '@mesh/shared';
+import type { TurnBackend, TurnBackendDeps } from '../backend.js';
+import type { TurnAuthFailure } from '../metrics.js';
+import { waitForStun } from '../wait-for-stun.js';
+import { coturnConfig } from './config.js';
+import { createSupervisor, type Supervisor } from './supervisor.js';
+
+/** True when `cmd` is an executable on PATH. */
+export function onPath(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function supportsPrometheus(binary: string): boolean {
+  const help = spawnSync(binary, ['-h'], { encoding: 'utf8', timeout: 5000 });
+  return /--prometheus/.test(`${help.stdout ?? ''}${help.stderr ?? ''}`);
+}
+
+const PREFIX = /^\d+: (?:\(\d+\): )?: ?/;
+const NEW_SESSION = /session (\w+): new,/;
+const CLOSED_SESSION = /session (\w+): (?:closed|usage: .*deleted)/;
+const REFUSED = /user <([^>]*)>: incoming packet \S+ processed, error (\d{3})/;
+const REFUSAL_REASON: Record<string, TurnAuthFailure> = {
+  '401': 'bad_integrity', '438': 'stale_nonce', '441': 'wrong_user', '486': 'quota', '403': 'forbidden_peer',
+};
+
+/**
+ * coturn, supervised: the config is written from ours into a private temp
+ * directory (mode 0600: it holds the secret, kept off the command line),
+ * `turnserver` runs as a child restarted with backoff, its log lines become
+ * our JSON logs and our metrics (sessions opened/closed, refusals).
+ */
+export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string }): TurnBackend {
+  const binary = deps.binary ?? 'turnserver';
+  const { config, log, metrics } = deps;
+  const sessions = new Set<string>();
+  // A missed "closed" line must not grow the set forever.
+  const maxSessions = config.totalQuota * 2 + 1000;
+  let supervisor: Supervisor | undefined;
+  let workDir: string | undefined;
+  let running = false;
+
+  function onLine(raw: string): void {
+    const line = raw.replace(PREFIX, '');
+    if (line.trim() === '') return;
+    let m = NEW_SESSION.exec(line);
+    if (m?.[1] !== undefined && sessions.size < maxSessions) {
+      sessions.add(m[1]);
+      metrics.allocations(sessions.size);
+    } else if ((m = CLOSED_SESSION.exec(line)) && m[1] !== undefined) {
+      if (sessions.delete(m[1])) metrics.allocations(sessions.size);
+    }
+    const refused = REFUSED.exec(line);
+    // An empty user is the normal first challenge of long-term auth, not a failure.
+    if (refused && refused[1] !== '' && refused[2] !== undefined) {
+      metrics.authFailure(REFUSAL_REASON[refused[2]] ?? 'bad_integrity');
+    }
+    if (/ERROR|error \d{3}|denied|forbidden/i.test(line)) log.warn({ coturn: line }, 'coturn');
+    else if (/session |incoming packet|peer .* lifetime/.test(line)) log.debug({ coturn: line }, 'coturn');
+    else log.info({ coturn: line }, 'coturn');
+  }
+
+  return {
+    name: 'coturn',
+    tcp: true,
+    async start() {
+      if (supervisor) return;
+      workDir = await mkdtemp(join(tmpdir(), 'mesh-coturn-'));
+      const file = join(workDir, 'turnserver.conf');
+      await writeFile(file, coturnConfig({
+        turn: config, secret: deps.secret, workDir, deniedCidrs: SPECIAL_PURPOSE_CIDRS,
+        prometheus: supportsPrometheus(binary),
+      }), { mode: 0o600 });
+      // coturn block-buffers stdout into a pipe; stdbuf makes its log lines arrive as written.
+      const [command, args] = onPath('stdbuf')
+        ? ['stdbuf', ['-oL', '-eL', binary, '-c', file]] as const
+        : [binary, ['-c', file]] as const;
+      supervisor = createSupervisor({
+        command, args: [...args], log, onLine,
+        onSpawn: (restart) => {
+          if (restart) {
+            metrics.restarted();
+            metrics.backendUp('coturn', true);
+          }
+          sessions.clear();
+          metrics.allocations(0);
+        },
+        onExit: () => {
+          metrics.backendUp('coturn', false);
+        },
+      });
+      supervisor.start();
+      try {
+        await waitForStun(config.listenHost, config.port, 15_000);
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
+      running = true;
+      metrics.backendUp('coturn', true);
+      log.info({ port: config.port, pid: supervisor.pid() }, 'coturn serving');
+    },
+    async stop() {
+      const s = supervisor;
+      supervisor = undefined;
+      if (s) await s.stop();
+      running = false;
+      metrics.backendUp('coturn', false);
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+      workDir = undefined;
+    },
+    stats: () => ({ allocations: sessions.size, running: running && supervisor?.pid() !== undefined }),
+  };
+}

@@ -1,0 +1,56 @@
+import { loadSecret, type Service, type ServiceDeps } from '@mesh/shared';
+import type { TurnBackend, TurnBackendDeps } from './backend.js';
+import { createCoturnBackend, onPath } from './coturn/backend.js';
+import { createTurnMetrics } from './metrics.js';
+import { createNodeTurnBackend } from './node-turn/backend.js';
+import { stunBinding } from './stun-probe.js';
+
+export type ResolvedTurnBackend = 'coturn' | 'node-turn' | 'none';
+
+/** `auto`: coturn when `turnserver` is on PATH, else node-turn. */
+export function resolveTurnBackend(configured: ServiceDeps['config']['turn']['backend'], hasCoturn = onPath('turnserver')): ResolvedTurnBackend {
+  if (configured === 'auto') return hasCoturn ? 'coturn' : 'node-turn';
+  return configured;
+}
+
+/**
+ * The turn service: STUN/TURN on TURN_PORT with TURN REST credentials, from
+ * the backend TURN_BACKEND names. The secret comes from the store (generated
+ * once) unless TURN_SECRET is set, so `/token` on any instance signs what
+ * this server checks.
+ */
+export function createTurnService(
+  deps: ServiceDeps & { createBackend?: (d: TurnBackendDeps, name: 'coturn' | 'node-turn') => TurnBackend },
+): Service & { backend(): TurnBackend | undefined } {
+  const { config, log } = deps;
+  const metrics = createTurnMetrics(deps.metrics);
+  let backend: TurnBackend | undefined;
+
+  return {
+    async start() {
+      if (backend) return;
+      const name = resolveTurnBackend(config.turn.backend);
+      if (name === 'none') {
+        log.info('TURN disabled (TURN_BACKEND=none)');
+        return;
+      }
+      const secret = await loadSecret(deps.store, 'turn', config.turnSecret);
+      const d: TurnBackendDeps = { config: config.turn, secret, log: log.child({ backend: name }), metrics };
+      const b = deps.createBackend?.(d, name) ?? (name === 'coturn' ? createCoturnBackend(d) : createNodeTurnBackend(d));
+      await b.start();
+      backend = b;
+    },
+    async stop() {
+      const b = backend;
+      backend = undefined;
+      await b?.stop();
+    },
+    async ready() {
+      if (resolveTurnBackend(config.turn.backend) === 'none') return true;
+      if (!backend?.stats().running) return false;
+      const host = config.turn.listenHost === '0.0.0.0' ? '127.0.0.1' : config.turn.listenHost === '::' ? '::1' : config.turn.listenHost;
+      return stunBinding(host, config.turn.port, 500).then(() => true, () => false);
+    },
+    backend: () => backend,
+  };
+}

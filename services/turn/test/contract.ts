@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createLogger, createMetrics, turnCredentials, type Metrics } from '@mesh/shared';
+import type { TurnBackend, TurnBackendDeps } from '../src/backend.js';
+import { createTurnMetrics } from '../src/metrics.js';
+import { startPeer, stunclient, testTurnConfig, uclient, type UclientOptions } from './tools.js';
+
+const SECRET = 'contract-test-secret-0123456789';
+
+async function counter(metrics: Metrics, name: string): Promise<number> {
+  const text = await metrics.text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+/**
+ * One suite, every backend (STYLE.md): coturn's own client tools against a
+ * backend on loopback, with credentials from turnCredentials() as /token
+ * hands them out. `open` allow-lists 127.0.0.1 (where turnutils_peer runs),
+ * `closed` has no allow-list and must refuse that same peer.
+ */
+export function runTurnContract(name: string, make: (d: TurnBackendDeps) => TurnBackend): void {
+  describe(`${name} backend`, () => {
+    let open: TurnBackend;
+    let closed: TurnBackend;
+    let openPort = 0;
+    let closedPort = 0;
+    let peer: Awaited<ReturnType<typeof startPeer>>;
+    const metrics = createMetrics({ service: 'turn', defaultMetrics: false });
+    const log = createLogger({ level: 'silent', service: 'turn' });
+    const creds = () => turnCredentials({ secret: SECRET, ttlSeconds: 600, nowSeconds: Date.now() / 1000, urls: [] });
+    const run = (port: number, over: Partial<UclientOptions> = {}) => {
+      const c = creds();
+      return uclient({ port, username: c.username, password: c.credential, peerPort: peer.port, ...over });
+    };
+
+    beforeAll(async () => {
+      const turnMetrics = createTurnMetrics(metrics);
+      const openCfg = await testTurnConfig({ allowedPeers: ['127.0.0.1/32'] });
+      const closedCfg = await testTurnConfig();
+      open = make({ config: openCfg, secret: SECRET, log, metrics: turnMetrics });
+      closed = make({ config: closedCfg, secret: SECRET, log, metrics: turnMetrics });
+      openPort = openCfg.port;
+      closedPort = closedCfg.port;
+      [peer] = await Promise.all([startPeer(), open.start(), closed.start()]);
+    }, 30_000);
+
+    afterAll(async () => {
+      await Promise.all([open?.stop(), closed?.stop(), peer?.stop()]);
+    });
+
+    test('STUN binding answers the mapped address', async () => {
+      expect(await stunclient(openPort)).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(open.stats().running).toBe(true);
+    });
+
+    test('relays over channels (uclient default, REFRESH after ALLOCATE) with zero loss', async () => {
+      const r = await run(openPort, { messages: 100, sessions: 4 });
+      expect(r.exitCode).toBe(0);
+      expect(r.sent).toBe(400);
+      expect(r.received).toBe(r.sent);
+      expect(r.lostPercent).toBe(0);
+      expect(open.stats().allocations).toBeGreaterThan(0);
+    });
+
+    test('relays with Send indications with zero loss', async () => {
+      const r = await run(openPort, { messages: 100, sessions: 4, send: true });
+      expect(r.exitCode).toBe(0);
+      expect(r.sent).toBe(400);
+      expect(r.received).toBe(r.sent);
+      expect(r.lostPercent).toBe(0);
+    });
+
+    test('EVEN-PORT allocations (uclient with RTCP) succeed', async () => {
+      const r = await run(openPort, { messages: 20, rtcp: true });
+      expect(r.exitCode).toBe(0);
+      expect(r.received).toBe(r.sent);
+      expect(r.sent).toBe(40); // 20 RTP + 20 RTCP
+    });
+
+    test('wrong, expired and forged credentials are refused', async () => {
+      const before = await counter(metrics, 'mesh_turn_auth_failures_total');
+      const good = creds();
+      const wrong = await uclient({ port: openPort, username: good.username, password: 'not-the-credential', peerPort: peer.port, messages: 5 });
+      const past = turnCredentials({ secret: SECRET, ttlSeconds: 60, nowSeconds: Date.now() / 1000 - 120, urls: [] });
+      const expired = await uclient({ port: openPort, username: past.username, password: past.credential, peerPort: peer.port, messages: 5 });
+      // Forged: a later expiry reusing a valid credential.
+      const [, id] = good.username.split(':');
+      const forged = await uclient({ port: openPort, username: `${Math.floor(Date.now() / 1000) + 7200}:${id}`, password: good.credential, peerPort: peer.port, messages: 5 });
+      for (const r of [wrong, expired, forged]) {
+        expect(r.exitCode).not.toBe(0);
+        expect(r.received).toBe(0);
+      }
+      expect(await counter(metrics, 'mesh_turn_auth_failures_total')).toBeGreaterThan(before);
+    });
+
+    test('peers at 127.0.0.1 and 10.x are refused without the allow-list', async () => {
+      const loop = await run(closedPort, { messages: 10 });
+      expect(loop.received).toBe(0);
+      expect(loop.output).toMatch(/403/);
+      const ten = await run(closedPort, { messages: 10, peer: '10.11.12.13' });
+      expect(ten.received).toBe(0);
+      expect(ten.output).toMatch(/403/);
+      // The same peer through the allow-listed server works (previous tests), so the refusal is the deny list.
+    });
+  });
+}
