@@ -11,7 +11,7 @@ const ready = (): Promise<boolean> => {
     case 'false': return Promise.resolve(false);
     case 'throws': throw new Error('broker down');
     case 'rejects': return Promise.reject(new Error('store down'));
-    case 'slow': return new Promise((r) => setTimeout(() => r(true), 500));
+    case 'slow': return new Promise<boolean>(() => { /* never answers: a stuck broker */ });
   }
 };
 
@@ -42,11 +42,10 @@ describe('ops server', () => {
   test.each<[Mode, number]>([['true', 200], ['false', 503], ['throws', 503], ['rejects', 503], ['slow', 503]])(
     '/readyz when ready() %s -> %i', async (m, status) => {
       mode = m;
-      const t0 = Date.now();
+      // A ready() that never answers is cut by the 150 ms timeout; without it this request would hang.
       const res = await fetch(`${base}/readyz`);
       expect(res.status).toBe(status);
       await res.text();
-      expect(Date.now() - t0).toBeLessThan(450); // the slow probe is cut at the 150 ms timeout, not awaited
     },
   );
 
