@@ -30,6 +30,7 @@ export interface Bep44HandlerOptions {
 const MAX_REQUEST_BYTES = 4096;
 
 class TimeoutError extends Error {}
+class SeqConflict extends Error {}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -52,6 +53,7 @@ const encode = (reply: DhtGetReply | DhtPutReply): Uint8Array => Buffer.from(JSO
 
 /** BEP44 errors 301 (cas mismatch) and 302 (seq not newer) from storing nodes. */
 function isSeqConflict(err: unknown): boolean {
+  if (err instanceof SeqConflict) return true;
   const code = (err as RpcError | undefined)?.code;
   return code === 301 || code === 302;
 }
@@ -92,18 +94,26 @@ export function createBep44Handlers(opts: Bep44HandlerOptions): { get: RequestHa
     if (!verifyBep44(req)) return { ok: false, error: 'bad_signature' };
     const dht = opts.dht();
     if (dht === null) return { ok: false, error: 'unavailable' };
+    const salt = req.salt !== undefined ? Buffer.from(req.salt, 'utf8') : undefined;
     try {
-      const { target, stored } = await withTimeout(
-        dht.putMutable({
+      const { target, stored } = await withTimeout((async () => {
+        // Storing nodes check seq and cas only against their own copy, and the
+        // node that put an item keeps none: a stale put would land on the nodes
+        // lacking it. Reading the current item first makes `seq_conflict` hold
+        // for the DHT as a whole (the read also finds the nodes the put goes to).
+        const current = await dht.getMutable(bep44Target(req.key, req.salt), salt);
+        if (current !== null && typeof current.seq === 'number') {
+          if (req.seq <= current.seq || (req.cas !== undefined && req.cas !== current.seq)) throw new SeqConflict();
+        }
+        return dht.putMutable({
           k: Buffer.from(req.key, 'hex'),
           v: decodeBep44Value(req.v) as Buffer,
           seq: req.seq,
           sig: Buffer.from(req.sig, 'hex'),
-          ...(req.salt !== undefined ? { salt: Buffer.from(req.salt, 'utf8') } : {}),
+          ...(salt !== undefined ? { salt } : {}),
           ...(req.cas !== undefined ? { cas: req.cas } : {}),
-        }),
-        opts.timeoutMs,
-      );
+        });
+      })(), opts.timeoutMs);
       return { ok: true, target, stored };
     } catch (err) {
       if (err instanceof TimeoutError) return { ok: false, error: 'dht_timeout' };
