@@ -33,7 +33,7 @@ const REFUSAL_REASON: Record<string, TurnAuthFailure> = {
  * `turnserver` runs as a child restarted with backoff, its log lines become
  * our JSON logs and our metrics (sessions opened/closed, refusals).
  */
-export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string }): TurnBackend {
+export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string }): TurnBackend & { pid(): number | undefined } {
   const binary = deps.binary ?? 'turnserver';
   const { config, log, metrics } = deps;
   const sessions = new Set<string>();
@@ -113,5 +113,7 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
       workDir = undefined;
     },
     stats: () => ({ allocations: sessions.size, running: running && supervisor?.pid() !== undefined }),
+    /** The turnserver's pid (stdbuf execs into it): for tests and diagnostics. */
+    pid: () => supervisor?.pid(),
   };
 }
