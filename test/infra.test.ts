@@ -1,8 +1,8 @@
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
   checkDashboardMetrics,
@@ -294,6 +294,23 @@ describe('Dockerfile', () => {
       expect(runtime).toContain(`${ws}/package.json ${ws}/`);
       expect(runtime).toContain(`${ws}/dist ${ws}/dist`);
     }
+  });
+
+  test('no workspace source imports another package by relative path (the image ships only each dist)', async () => {
+    const { workspaces } = JSON.parse(await readFile(at('package.json'), 'utf8')) as { workspaces: string[] };
+    const escapes: string[] = [];
+    for (const ws of workspaces) {
+      const src = at(`${ws}/src`);
+      const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'));
+      for (const f of files) {
+        const text = await readFile(join(src, f), 'utf8');
+        for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']*)'/g)) {
+          const target = resolve(dirname(join(src, f)), m[1] ?? '');
+          if (relative(src, target).startsWith('..')) escapes.push(`${ws}/src/${f} -> ${m[1]}`);
+        }
+      }
+    }
+    expect(escapes).toEqual([]);
   });
 
   test('.dockerignore keeps secrets and local builds out of the context', () => {
