@@ -15,9 +15,9 @@ import { RoomStream } from './room-stream.js';
 import { sha256Hex } from './sha256.js';
 import type { SolveProgress } from './solver.js';
 
-/** Room hash: hex SHA-256 of `sigmesh/v1` NUL app id NUL room name. */
+/** Room hash: hex SHA-256 of `sigmesh/v1` + JSON `[appId, name]` (unambiguous for any strings). */
 export function roomHash(appId: string, name: string): string {
-  return sha256Hex(`sigmesh/v1\0${appId}\0${name}`);
+  return sha256Hex('sigmesh/v1' + JSON.stringify([appId, name]));
 }
 
 export interface RoomMessage {

@@ -1,0 +1,84 @@
+import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
+import { NodeClient, normalizeNodeUrl } from '../src/node-client.js';
+import { SigmeshError } from '../src/errors.js';
+import { createSolver, type Solver } from '../src/solver.js';
+import { bundleSolverWorker, type WorkerBundle } from './support/worker-bundle.js';
+import { startFakeNode, type FakeNode } from './support/fake-node.js';
+
+let bundle: WorkerBundle;
+let solver: Solver;
+let node: FakeNode;
+
+beforeAll(async () => {
+  bundle = await bundleSolverWorker();
+  solver = createSolver({ workers: 1, workerUrl: bundle.url });
+  node = await startFakeNode({ work: 256, roomWork: 512 });
+});
+
+afterAll(async () => {
+  solver.close();
+  bundle.dispose();
+  await node.close();
+});
+
+describe('node client', () => {
+  test('normalizes node URLs to origins and refuses others', () => {
+    expect(normalizeNodeUrl('https://a.example/')).toBe('https://a.example');
+    expect(normalizeNodeUrl('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(normalizeNodeUrl('ftp://a.example')).toBeNull();
+    expect(normalizeNodeUrl('https://u:p@a.example')).toBeNull();
+    expect(normalizeNodeUrl('https://a.example/x')).toBeNull();
+    expect(normalizeNodeUrl('nonsense')).toBeNull();
+  });
+
+  test('reads GET / and /nodes', async () => {
+    const c = new NodeClient(node.url, { solver });
+    const info = await c.info();
+    expect(info.id).toBe(node.id);
+    expect(info.work).toBe(256);
+    expect(info.turn).toEqual(['stun:127.0.0.1:3478']);
+    expect(await c.nodes()).toEqual([node.url]);
+  });
+
+  test('402 flow: learns the price from the refusal, solves, and the next post reuses the price', async () => {
+    const c = new NodeClient(node.url, { solver });
+    const hash = 'c'.repeat(64);
+    const before = node.refusals.get('pow_required') ?? 0;
+    const id1 = await c.postRoom(hash, 'first');
+    expect(id1).toMatch(/^\d+-\d+$/);
+    expect(node.refusals.get('pow_required')).toBe(before + 1);
+    await c.postRoom(hash, 'second');
+    expect(node.refusals.get('pow_required')).toBe(before + 1); // no second round trip
+    expect(node.posts.get(hash)).toEqual(['first', 'second']);
+  });
+
+  test('re-solves with the fresh token after an expired or underpaid proof', async () => {
+    const c = new NodeClient(node.url, { solver });
+    const hash = 'd'.repeat(64);
+    c.setPrice(`/room/${hash}`, { token: 'v1.1.stale', work: '600' }); // token the node never issued
+    await c.postRoom(hash, 'x');
+    expect(node.refusals.get('pow_expired')).toBeGreaterThanOrEqual(1);
+    c.setPrice(`/room/${hash}`, { token: (await c.info()).token, work: '2' }); // far below the price
+    await c.postRoom(hash, 'y');
+    expect(node.refusals.get('pow_insufficient')).toBeGreaterThanOrEqual(1);
+    expect(node.posts.get(hash)).toEqual(['x', 'y']);
+  });
+
+  test('gets TURN credentials from the paid /token', async () => {
+    const creds = await new NodeClient(node.url, { solver }).turnCredentials();
+    expect(creds).toEqual({ urls: ['turn:127.0.0.1:3478?transport=udp'], username: '9999999999:x', credential: 'c', ttl: 3600 });
+  });
+
+  test('gives up after maxPowAttempts and reports the last refusal code', async () => {
+    const c = new NodeClient(node.url, { maxPowAttempts: 1 });
+    const err = await c.postRoom('e'.repeat(64), 'z').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SigmeshError);
+    expect((err as SigmeshError).code).toBe('pow_exhausted');
+    expect((err as SigmeshError).remoteCode).toBe('pow_required');
+  });
+
+  test('an unreachable node is a network error', async () => {
+    const err = await new NodeClient('http://127.0.0.1:1', { timeoutMs: 2000 }).info().catch((e: unknown) => e);
+    expect((err as SigmeshError).code).toBe('network');
+  });
+});
