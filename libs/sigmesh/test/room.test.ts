@@ -1,0 +1,134 @@
+import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
+import { createMesh, type Mesh } from '../src/mesh.js';
+import type { Room, RoomMessage } from '../src/room.js';
+import { memoryStorage } from '../src/storage.js';
+import { createSolver, type Solver } from '../src/solver.js';
+import { NodeClient } from '../src/node-client.js';
+import { bundleSolverWorker, type WorkerBundle } from './support/worker-bundle.js';
+import { startFakeNode, waitFor, type FakeNode } from './support/fake-node.js';
+
+let bundle: WorkerBundle;
+let solver: Solver;
+const nodes: FakeNode[] = [];
+const meshes: Mesh[] = [];
+
+function mesh(): Mesh {
+  const m = createMesh({ seeds: [nodes[0]!.url], appId: 'test-app', storage: memoryStorage(), solver, k: 2 });
+  meshes.push(m);
+  return m;
+}
+
+function collect(room: Room): RoomMessage[] {
+  const got: RoomMessage[] = [];
+  room.on('message', (m) => got.push(m));
+  return got;
+}
+
+beforeAll(async () => {
+  bundle = await bundleSolverWorker();
+  solver = createSolver({ workers: 2, workerUrl: bundle.url });
+  for (let i = 0; i < 4; i++) nodes.push(await startFakeNode({ work: 64, nodes: () => nodes.map((n) => n.url) }));
+});
+
+afterAll(async () => {
+  await Promise.all(meshes.map((m) => m.close()));
+  solver.close();
+  bundle.dispose();
+  await Promise.all(nodes.map((n) => n.close().catch(() => undefined)));
+});
+
+describe('rooms over fake nodes', () => {
+  test('two clients meet on the same k nodes, see each other, and get each message once', async () => {
+    const a = await mesh().joinRoom('lobby');
+    const b = await mesh().joinRoom('lobby');
+    expect(a.hash).toBe(b.hash);
+    expect(a.nodes().map((n) => n.id).sort()).toEqual(b.nodes().map((n) => n.id).sort());
+    expect(a.nodes()).toHaveLength(2);
+    await waitFor(() => a.peerIds().includes(b.selfId) && b.peerIds().includes(a.selfId), 5000, 'presence');
+
+    const gotB = collect(b);
+    const gotA = collect(a);
+    await a.send({ text: 'hello ✓' });
+    await waitFor(() => gotB.length >= 1, 5000, 'message');
+    // Both chosen nodes carried it; give the second copy time to arrive, then check dedupe.
+    const hash = a.hash;
+    await waitFor(() => a.nodes().every((n) => (nodes.find((f) => f.id === n.id)!.posts.get(hash) ?? []).length >= 3), 5000, 'posts');
+    await b.send('ping'); // ordered after the duplicate on each stream
+    await waitFor(() => gotA.length >= 1, 5000, 'reply');
+    expect(gotB).toHaveLength(1);
+    expect(gotB[0]!.data).toEqual({ text: 'hello ✓' });
+    expect(gotB[0]!.from).toBe(a.selfId);
+    expect(gotA.map((m) => m.data)).toEqual(['ping']); // own message not echoed
+    await a.leave();
+    await waitFor(() => !b.peerIds().includes(a.selfId), 5000, 'bye');
+    await b.leave();
+  });
+
+  test('messages addressed to one peer are ignored by the others', async () => {
+    const [a, b, c] = await Promise.all([mesh().joinRoom('direct'), mesh().joinRoom('direct'), mesh().joinRoom('direct')]);
+    await waitFor(() => a.peerIds().includes(b.selfId) && a.peerIds().includes(c.selfId), 5000, 'presence');
+    const gotB = collect(b);
+    const gotC = collect(c);
+    await a.send('for b', { to: b.selfId });
+    await a.send('for all');
+    await waitFor(() => gotB.length >= 2 && gotC.length >= 1, 5000, 'delivery');
+    expect(gotB.map((m) => m.data)).toEqual(['for b', 'for all']);
+    expect(gotC.map((m) => m.data)).toEqual(['for all']);
+    await Promise.all([a.leave(), b.leave(), c.leave()]);
+  });
+
+  test('large messages travel as fragments; encrypted rooms are unreadable without the password', async () => {
+    const a = await mesh().joinRoom('secret', { password: 'pw' });
+    const b = await mesh().joinRoom('secret', { password: 'pw' });
+    const eve = await mesh().joinRoom('secret', { password: 'wrong' });
+    const gotB = collect(b);
+    const gotEve = collect(eve);
+    const big = 'x'.repeat(3000);
+    await a.send(big);
+    await waitFor(() => gotB.length === 1, 10_000, 'big message');
+    expect(gotB[0]!.data).toBe(big);
+    const posted = nodes.flatMap((n) => n.posts.get(a.hash) ?? []);
+    expect(posted.every((p) => !p.includes('xxxx'))).toBe(true); // the node sees ciphertext only
+    expect(posted.some((p) => p.startsWith('f1.'))).toBe(true);
+    expect(gotEve).toEqual([]);
+    expect(eve.peerIds()).toEqual([]);
+    await Promise.all([a.leave(), b.leave(), eve.leave()]);
+  });
+
+  test('resumes with Last-Event-ID after a drop, without loss or duplicates', async () => {
+    const a = await mesh().joinRoom('resume', { presence: false, k: 1 });
+    const node = nodes.find((n) => n.id === a.nodes()[0]!.id)!;
+    const got = collect(a);
+    const poster = new NodeClient(node.url, { solver });
+    const post = (text: string): Promise<string> =>
+      poster.postRoom(a.hash, JSON.stringify({ v: 1, mid: `m${text}xxxxxxx`, from: 'f'.repeat(32), t: 'msg', data: text }));
+    await post('1');
+    await waitFor(() => got.length === 1, 5000, 'first');
+    const opened = node.streamsOpened;
+    node.dropStreams();
+    await post('2'); // posted while the client is disconnected
+    await waitFor(() => node.streamsOpened > opened, 5000, 'reconnect');
+    await waitFor(() => got.length >= 2, 5000, 'replay');
+    await post('3');
+    await waitFor(() => got.length >= 3, 5000, 'live');
+    expect(got.map((m) => m.data)).toEqual(['1', '2', '3']);
+    expect(node.lastEventIds.at(-1)).toMatch(/^\d+-\d+$/);
+    await a.leave();
+  });
+
+  test('fails over to the next node when a chosen node dies', async () => {
+    const a = await mesh().joinRoom('failover');
+    const b = await mesh().joinRoom('failover');
+    await waitFor(() => a.peerIds().includes(b.selfId), 5000, 'presence');
+    const victimId = a.nodes()[0]!.id;
+    const victim = nodes.find((n) => n.id === victimId)!;
+    await victim.close();
+    await waitFor(() => !a.nodes().some((n) => n.id === victimId) && a.nodes().length === 2 && a.nodes().every((n) => n.connected), 15_000, 'failover a');
+    await waitFor(() => !b.nodes().some((n) => n.id === victimId) && b.nodes().every((n) => n.connected), 15_000, 'failover b');
+    const gotB = collect(b);
+    await a.send('after failover');
+    await waitFor(() => gotB.length === 1, 5000, 'delivery after failover');
+    expect(gotB[0]!.data).toBe('after failover');
+    await Promise.all([a.leave(), b.leave()]);
+  });
+});
