@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { waitFor } from '@mesh/shared/testing';
 import {
@@ -254,6 +255,39 @@ export function roomsBehaviour(wiring: Wiring): void {
       await last?.close();
       await waitFor(() => w.service.streamCount === 2, { message: 'slot freed' });
       await subscribed(w.url, hash, as('203.0.113.3'));
+    });
+
+    test('a reader that stops reading is dropped (slow) instead of growing memory', async () => {
+      const w = await startWorker(backends, { ROOM_MAX_BUFFER_BYTES: '65536' });
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      const port = Number(new URL(w.url).port);
+      const sock = connect(port, '127.0.0.1');
+      sock.write(`GET /room/${hash} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n`);
+      sock.pause(); // never reads: the kernel buffers fill, then the worker's own buffer
+      const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      sock.on('error', () => undefined);
+      await waitFor(() => w.service.streamCount === 1, { message: 'stream open' });
+      await waitFor(() => w.service.roomCount === 1, { message: 'room subscribed' });
+      // Straight onto the bus (as another worker would): far more than any socket buffers.
+      const publisher = await backends.bus();
+      const body = 'z'.repeat(1000);
+      let n = 0;
+      try {
+        await waitFor(async () => {
+          for (let i = 0; i < 2000; i++, n++) {
+            publisher.publish(`rooms.${hash}`, Buffer.from(JSON.stringify({ id: `${n + 1}-0`, data: body, at: Date.now() })));
+          }
+          await new Promise((r) => setImmediate(r));
+          return (await metricValue(w.metrics, 'mesh_room_streams_dropped_total', { reason: 'slow' })) === 1;
+        }, { timeoutMs: 20_000, intervalMs: 50, message: 'the slow reader dropped' });
+      } finally {
+        await publisher.close();
+      }
+      await waitFor(() => w.service.streamCount === 0 && w.service.roomCount === 0, { message: 'stream cleaned up' });
+      sock.resume();
+      await closed;
+      expect(n).toBeLessThan(200_000);
     });
 
     test('graceful stop: new streams 503, open streams end, clients resume on another worker', async () => {
