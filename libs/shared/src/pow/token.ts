@@ -36,6 +36,9 @@ function macFor(secret: string, ts: number): string {
   return mac;
 }
 
+/** Clock difference between instances tolerated for a token's timestamp. */
+export const FUTURE_SKEW_SECONDS = 5;
+
 /** The token of the rotation period containing `nowSeconds`. */
 export function issueToken(secret: string, nowSeconds: number, rotationSeconds: number): { token: string; ts: number } {
   const rotation = Math.max(1, Math.floor(rotationSeconds));
@@ -57,8 +60,8 @@ export function tokenTimestamp(token: string): number | undefined {
 
 /**
  * Checks a token: 'malformed' for bad syntax, 'expired' when older than
- * `ttlSeconds`, 'invalid' for a wrong mac or a timestamp in the future
- * (we never issue those). Time is checked before the mac: it is free, and
+ * `ttlSeconds`, 'invalid' for a wrong mac or a timestamp further in the
+ * future than the tolerated clock skew. Time is checked before the mac: it is free, and
  * `ts` is public anyway.
  */
 export function checkToken(secret: string, token: string, nowSeconds: number, ttlSeconds: number): TokenVerdict {
@@ -67,7 +70,9 @@ export function checkToken(secret: string, token: string, nowSeconds: number, tt
   if (m === null || m[1] === undefined || m[2] === undefined) return 'malformed';
   const ts = Number(m[1]);
   const now = Math.floor(nowSeconds);
-  if (ts > now) return 'invalid';
+  // Instances' clocks differ by a little: a token another instance issued
+  // just after its rotation must not bounce here.
+  if (ts > now + FUTURE_SKEW_SECONDS) return 'invalid';
   if (now - ts > ttlSeconds) return 'expired';
   const expected = Buffer.from(macFor(secret, ts), 'latin1');
   const given = Buffer.from(m[2], 'latin1');
