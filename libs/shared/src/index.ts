@@ -16,3 +16,4 @@ export * from './net/cidr.js';
 export * from './turn-credentials.js';
 export * from './runtime.js';
 export * from './launch.js';
+export * from './bep44.js';
