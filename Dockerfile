@@ -2,7 +2,7 @@
 # One image for every service of a mesh node; the command picks the service:
 #   node services/api/dist/main.js | services/rooms/... | services/dht/... |
 #   services/turn/... | apps/embedded/dist/main.js (the default: all in one).
-# Built by `docker compose build`; see infra/RUN.md.
+# Built by `docker compose build`; see README.md, "Run a node".
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
