@@ -99,6 +99,7 @@ export async function startMeshNode(opts: {
   bus?: Bus;
   store?: Store;
   service?: DhtServiceOptions;
+  log?: Logger;
 }): Promise<MeshNode> {
   const id = randomBytes(32).toString('hex');
   const store = opts.store ?? createMemoryStore({ prefix: 'mesh:' });
@@ -125,7 +126,7 @@ export async function startMeshNode(opts: {
   info = { url: config.publicUrl, network: config.dht.infohash };
   const bus = opts.bus ?? createLocalBus();
   const metrics = createMetrics({ service: 'dht', defaultMetrics: false });
-  const dht = createDhtService({ config, bus, store, log: silentLog, metrics, ...opts.service });
+  const dht = createDhtService({ config, bus, store, log: opts.log ?? silentLog, metrics, ...opts.service });
   try {
     await dht.start();
   } catch (err) {
