@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { LOG_ID, ProtocolError, getClientIp, type Logger, type RoomConfig } from '@mesh/shared';
+import { LOG_ID, ProtocolError, getClientIp, type Logger, type Quote, type RoomConfig } from '@mesh/shared';
 import type { Fanout } from './fanout.js';
 import type { RoomHistory } from './history.js';
 import type { StreamRegistry } from './registry.js';
@@ -60,7 +60,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
     const slot = d.registry.admit(getClientIp(ctx));
     if (slot === undefined) throw new ProtocolError('too_many_requests', 'Too many open streams.');
 
-    let quote;
+    let quote: Quote;
     try {
       quote = await orUnavailable(d.price.quote(hash));
       if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');

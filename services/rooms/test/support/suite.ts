@@ -69,6 +69,17 @@ export function roomsBehaviour(wiring: Wiring): void {
       expect(a.service.streamCount).toBe(0);
     });
 
+    test('other methods get 405; a browser gets the price as a page', async () => {
+      const hash = randomRoom();
+      const put = await fetch(`${a.url}/room/${hash}`, { method: 'PUT', headers: { Accept: 'application/json' }, body: 'x' });
+      expect(put.status).toBe(405);
+      expect(await put.json()).toMatchObject({ error: 'method_not_allowed' });
+      const page = await fetch(`${a.url}/room/${hash}`, { headers: { Accept: 'text/html' } });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await page.text()).toContain(hash);
+    });
+
     test('a malformed Last-Event-ID gets 400', async () => {
       const hash = randomRoom();
       const r = await SseClient.open(`${a.url}/room/${hash}`, { lastEventId: 'nope', headers: JSON_TOO });
