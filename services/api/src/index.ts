@@ -1,1 +1,2 @@
-export {};
+export { createApiService, type ApiService, type ApiServiceDeps, type ApiServiceOptions } from './service.js';
+export { apiNode, apiNodeSpec } from './assembly.js';

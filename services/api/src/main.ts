@@ -1,0 +1,4 @@
+import { runMain } from '@mesh/shared';
+import { apiNode } from './assembly.js';
+
+await runMain(apiNode);

@@ -1,0 +1,93 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
+import type { Bep44Item } from './bep44.js';
+import { createDhtClient } from './dht-client.js';
+import { createDhtRoutes } from './dht-routes.js';
+import { createInFlightLimiter } from './in-flight.js';
+import { ipHandler } from './ip.js';
+import { createNodeInfoHandler } from './node-info.js';
+import { createNodesHandler } from './nodes.js';
+import { createTokenHandler } from './token.js';
+import { createTtlCache } from './ttl-cache.js';
+
+/** Knobs that are not settings of the node; tests and benchmarks change them. */
+export interface ApiServiceOptions {
+  /** Found BEP44 items kept (default 5000, ~1.5 KB each). */
+  dhtCacheEntries?: number;
+  /** How long a found item is served from the cache (PROTOCOL.md: at most 60 000 ms). */
+  dhtCacheTtlMs?: number;
+  /** Bus timeout of a dht request (default DHT_REQUEST_TIMEOUT_MS + 1000: the dht service answers `dht_timeout` first). */
+  dhtTimeoutMs?: number;
+  /** DHT requests in flight, in all (default 256) and per client IP (default 8). */
+  dhtMaxInFlight?: number;
+  dhtMaxInFlightPerIp?: number;
+  /** The verified node list is re-read from the store at most this often (default 5000 ms). */
+  nodesRefreshMs?: number;
+}
+
+export type ApiServiceDeps = ServiceDeps & { runtime: NodeRuntime; options?: ApiServiceOptions };
+
+export interface ApiService extends Service {
+  /** The API's routes (and 405s for their other methods), mountable beside the rooms routes. */
+  routes: Middleware;
+  ready(): Promise<boolean>;
+}
+
+/**
+ * The public API of a node (PROTOCOL.md, every endpoint except rooms):
+ * `GET /`, `/nodes`, `/ip`, `/dht-get`, `POST /dht-put`, `/token`. It holds
+ * no background work: start/stop only open and close it for requests.
+ */
+export function createApiService(deps: ApiServiceDeps): ApiService {
+  const { config, bus, store, log: parentLog, runtime } = deps;
+  const log = parentLog.child({ component: 'api' });
+  const opts = deps.options ?? {};
+
+  const cache = createTtlCache<Bep44Item>({
+    maxEntries: opts.dhtCacheEntries ?? 5000,
+    ttlMs: Math.min(60_000, opts.dhtCacheTtlMs ?? 60_000),
+  });
+  const dht = createDhtRoutes({
+    runtime,
+    cache,
+    dht: createDhtClient({ bus, log, timeoutMs: opts.dhtTimeoutMs ?? config.dht.requestTimeoutMs + 1000 }),
+    limiter: createInFlightLimiter({ max: opts.dhtMaxInFlight ?? 256, maxPerIp: opts.dhtMaxInFlightPerIp ?? 8 }),
+  });
+
+  // strict: the PoW path is the path as sent, so `/token/` is not `/token`.
+  const router = new Router({ strict: true });
+  router.get('/', createNodeInfoHandler(runtime));
+  router.get('/nodes', createNodesHandler({
+    store,
+    selfUrl: config.publicUrl,
+    maxNodes: config.dht.maxNodes,
+    refreshMs: opts.nodesRefreshMs ?? 5000,
+  }));
+  router.get('/ip', ipHandler);
+  router.get('/dht-get', dht.get);
+  router.post('/dht-put', dht.put);
+  router.post('/token', createTokenHandler({
+    runtime,
+    urls: runtime.nodeInfo().turn,
+    ttlSeconds: config.turn.credentialTtlSeconds,
+  }));
+
+  const matched = router.routes();
+  const methods = router.allowedMethods();
+  // As app.use(routes) then app.use(allowedMethods): the 405 check runs after every later layer.
+  const routes: Middleware = (ctx, next) => matched(ctx as Parameters<typeof matched>[0], () => methods(ctx as Parameters<typeof methods>[0], next));
+
+  return {
+    routes,
+    async start() {
+      log.debug('api routes ready');
+    },
+    async stop() {
+      cache.clear();
+    },
+    async ready() {
+      return bus.isReady() && store.isReady();
+    },
+  };
+}
