@@ -117,15 +117,17 @@ export const createDhtNode: DhtNodeFactory = (opts) => {
     whenBootstrapped(timeoutMs) {
       if (bootstrapped) return Promise.resolve(true);
       return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          dht.off('ready', onReady);
-          resolve(false);
-        }, timeoutMs);
-        const onReady = (): void => {
+        const done = (ok: boolean): void => {
           clearTimeout(timer);
-          resolve(true);
+          dht.off('ready', onReady);
+          dht.off('close', onClose);
+          resolve(ok);
         };
+        const onReady = (): void => done(true);
+        const onClose = (): void => done(false);
+        const timer = setTimeout(() => done(false), timeoutMs);
         dht.once('ready', onReady);
+        dht.once('close', onClose);
       });
     },
 
