@@ -1,16 +1,15 @@
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
-import { createHash } from 'node:crypto';
+import { bodyHash, meetsWork, parseProofHeader, proofHash, proofPrefix } from '@mesh/shared';
+import { powPrefix } from '../src/pow.js';
 import { createSolver, type Solver } from '../src/solver.js';
 import { bundleSolverWorker, type WorkerBundle } from './support/worker-bundle.js';
 
-// Verifier written from PROTOCOL.md with node:crypto (independent of sigmesh's own SHA-256).
+// The node's own verifier (libs/shared), so client and node agree on PROTOCOL's proof.
 function verify(header: string, method: string, path: string, body: string): boolean {
-  const m = /^(.+):([1-9][0-9]*):([0-9A-Za-z]{1,32})$/.exec(header);
-  if (!m) return false;
-  const [, token, work, nonce] = m;
-  const bodyHash = createHash('sha256').update(body).digest('hex');
-  const h = createHash('sha256').update(`${token}:${work}:${method}:${path}:${bodyHash}:${nonce}`).digest();
-  return h.readBigUInt64BE(0) * BigInt(work!) < 1n << 64n;
+  const proof = parseProofHeader(header);
+  if (typeof proof === 'string') return false;
+  const h = proofHash({ ...proof, method, path, bodyHash: bodyHash(new TextEncoder().encode(body)) });
+  return meetsWork(h, proof.work);
 }
 
 let bundle: WorkerBundle;
@@ -27,11 +26,17 @@ afterAll(() => {
 });
 
 describe('solver (worker_threads)', () => {
+  test('the fixed prefix is the one the node hashes', () => {
+    const body = 'héllo';
+    expect(powPrefix({ token: 'v1.1.m', work: 4096, method: 'post', path: '/room/ab', body }))
+      .toBe(proofPrefix({ token: 'v1.1.m', work: 4096n, method: 'POST', path: '/room/ab', bodyHash: bodyHash(new TextEncoder().encode(body)) }));
+  });
+
   test('produces headers the PROTOCOL verifier accepts', async () => {
     for (let i = 0; i < 5; i++) {
       const body = `{"n":${i},"text":"héllo"}`;
-      const header = await solver.solve({ token: `v1.${1700000000 + i}.mac_${i}`, work: 5000, method: 'POST', path: '/room/' + 'a'.repeat(64), body });
-      expect(header.startsWith(`v1.${1700000000 + i}.mac_${i}:5000:`)).toBe(true);
+      const header = await solver.solve({ token: `v1.${1700000000 + i}.mac-${i}`, work: 5000, method: 'POST', path: '/room/' + 'a'.repeat(64), body });
+      expect(header.startsWith(`v1.${1700000000 + i}.mac-${i}:5000:`)).toBe(true);
       expect(verify(header, 'POST', '/room/' + 'a'.repeat(64), body)).toBe(true);
       expect(verify(header, 'POST', '/room/' + 'b'.repeat(64), body)).toBe(false);
     }
