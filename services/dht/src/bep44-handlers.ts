@@ -10,7 +10,7 @@ import {
   type Bep44Item,
   type DhtGetReply,
   type DhtPutReply,
-} from './bep44.js';
+} from '@mesh/shared';
 import type { DhtNode } from './dht-node.js';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The bus protocol between the API and the dht service (request/reply,
  * UTF-8 JSON both ways). Types, subjects and validators live in
- * libs/shared/src/bep44.ts so the API uses them without depending on this
+ * libs/shared/src/bep44.ts (exported by `@mesh/shared`) so the API uses them without depending on this
  * package; this page is their reference.
  *
  * `dht.get` (DHT_GET_SUBJECT)
@@ -36,4 +36,4 @@ export {
   type DhtPutReply,
   type DhtGetError,
   type DhtPutError,
-} from './bep44.js';
+} from '@mesh/shared';

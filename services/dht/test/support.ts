@@ -5,7 +5,7 @@ import {
   createLocalBus, createLogger, createMemoryStore, createMetrics, networkInfohash, parseConfig,
   type Bus, type Config, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
-import { bep44SignBuffer } from '../src/bep44.js';
+import { bep44SignBuffer } from '@mesh/shared';
 import { createDhtNode, createDhtService, NODES_SET, type DhtNode, type DhtService, type DhtServiceOptions } from '../src/index.js';
 
 export const silentLog: Logger = createLogger({ level: 'silent', service: 'dht-test' });
