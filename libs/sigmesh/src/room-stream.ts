@@ -87,6 +87,8 @@ export class RoomStream {
     const res = await (this.o.fetch ?? defaultFetch)(`${this.o.nodeUrl}/room/${this.o.hash}`, { headers, signal: ac.signal });
     if (res.status !== 200 || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream') || !res.body) {
       await res.body?.cancel().catch(() => undefined);
+      // 400 with a resume id: the node refuses that id (PROTOCOL); resume live instead of failing forever.
+      if (res.status === 400 && this.lastId) this.lastId = '';
       throw new SigmeshError('http', `room stream: HTTP ${res.status}`, res.status);
     }
     this.failures = 0;
