@@ -42,6 +42,8 @@ export class RoomStream {
   private closed = false;
   /** Live messages at or below this id were already sent (from history). */
   private floorId: string | null = null;
+  /** Highest message id written: the reader's Last-Event-ID. */
+  private lastId: string | null = null;
   private held: FramedMessage[] = [];
   private heldBytes = 0;
 
@@ -81,13 +83,21 @@ export class RoomStream {
       return;
     }
     if (this.floorId !== null && compareLogIds(msg.id, this.floorId) <= 0) return;
-    if (this.write(msg.frame)) this.opts.onWritten(msg);
+    // Posts made on two workers at once can cross on the bus. The later-arriving
+    // lower id goes out without its `id:` line, so the reader's Last-Event-ID
+    // stays at the highest id it has and a resume does not send it again.
+    const late = this.lastId !== null && compareLogIds(msg.id, this.lastId) < 0;
+    const frame = late ? msg.frame.slice(msg.frame.indexOf('\n') + 1) : msg.frame;
+    if (!this.write(frame)) return;
+    if (!late) this.lastId = msg.id;
+    this.opts.onWritten(msg);
   }
 
   /** A replayed history entry (sent while resuming, ahead of held live messages). */
   replay(msg: FramedMessage): boolean {
     if (!this.write(msg.frame)) return false;
     this.floorId = msg.id;
+    this.lastId = msg.id;
     return true;
   }
 

@@ -59,6 +59,15 @@ describe('RoomStream', () => {
     expect(res.written.length).toBe(before);
   });
 
+  test('a live message overtaken on the bus goes out without its id, keeping Last-Event-ID at the highest', () => {
+    const { res, stream, written } = makeStream();
+    stream.deliver(msg('7-1', 'second'));
+    stream.deliver(msg('7-0', 'first'));
+    stream.deliver(msg('8-0', 'third'));
+    expect(res.written).toEqual(['id: 7-1\ndata: second\n\n', 'data: first\n\n', 'id: 8-0\ndata: third\n\n']);
+    expect(written).toEqual(['7-1', '7-0', '8-0']);
+  });
+
   test('a reader that keeps up is never dropped', () => {
     const { res, stream } = makeStream({ maxBufferBytes: 2048 });
     for (let i = 1; i <= 1000; i++) {
