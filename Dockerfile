@@ -25,7 +25,7 @@ COPY libs libs
 COPY services services
 COPY apps apps
 RUN npx tsc -b tsconfig.build.json \
- && npm run build --workspaces --if-present
+ && npm run build:browser -w @mesh/sigmesh
 
 # ---- deps: production dependencies only -------------------------------------
 FROM ${NODE_IMAGE} AS deps

@@ -19,6 +19,7 @@ deps: node_modules/.package-lock.json
 
 build: deps
 	npx tsc -b tsconfig.build.json
+	npm run --silent build:browser -w @mesh/sigmesh
 
 typecheck: deps
 	npx tsc -p tsconfig.json
