@@ -1,0 +1,4 @@
+import { apiBehaviour } from './support/suite.js';
+import { embedded } from './support/wirings.js';
+
+apiBehaviour(embedded);
