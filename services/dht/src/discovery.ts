@@ -159,8 +159,18 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     }
   }
 
-  /** Stores a verified node; false when the list is full and the node is new. */
-  async function keep(url: string, id: string, addr: string): Promise<boolean> {
+  /**
+   * Stores a verified node; false when the list is full and the node is new.
+   * Serialised: concurrent probes would all read the size below the cap.
+   */
+  let keeping: Promise<unknown> = Promise.resolve();
+  function keep(url: string, id: string, addr: string): Promise<boolean> {
+    const next = keeping.then(() => keepNow(url, id, addr));
+    keeping = next.catch(() => undefined);
+    return next;
+  }
+
+  async function keepNow(url: string, id: string, addr: string): Promise<boolean> {
     const t = now();
     const key = nodeKey(url);
     const known = (await store.get(key)) !== null;
