@@ -13,6 +13,7 @@ export default {
     '^@mesh/shared/testing$': '<rootDir>/libs/shared/src/testing/index.ts',
     '^@mesh/(shared|sigmesh)$': '<rootDir>/libs/$1/src/index.ts',
     '^@mesh/(api|rooms|dht|turn)$': '<rootDir>/services/$1/src/index.ts',
+    '^@mesh/embedded$': '<rootDir>/apps/embedded/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testMatch: ['<rootDir>/{libs,services,apps}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
