@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
   createLogger, createMetrics, launch, parseConfig, solveProof,
-  type Bus, type Launched, type Metrics, type Store,
+  type Bus, type Launched, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService } from '@mesh/dht';
 import { apiNodeSpec, type ApiServiceOptions } from '../../src/index.js';
@@ -50,12 +50,12 @@ export interface ApiInstance {
 }
 
 export async function startApi(
-  b: Backends, env: Record<string, string> = {}, options?: ApiServiceOptions,
+  b: Backends, env: Record<string, string> = {}, options?: ApiServiceOptions, logger?: Logger,
 ): Promise<ApiInstance> {
   const bus = await b.bus();
   const store = b.store();
   const metrics = createMetrics({ service: 'api', defaultMetrics: false });
-  const log = createLogger({ level: 'silent', service: 'api' });
+  const log = logger ?? createLogger({ level: 'silent', service: 'api' });
   const launched = await launch(apiNodeSpec(options), { ...TEST_ENV, ...env }, { override: { bus, store, metrics, log } });
   let stopped: Promise<void> | undefined;
   return {
