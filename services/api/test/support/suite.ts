@@ -99,6 +99,23 @@ export function apiBehaviour(wiring: Wiring): void {
         expect(html).toContain('turn:turn.example:3478?transport=udp');
       });
 
+      test('every endpoint has a readable page for a browser', async () => {
+        const pages: Array<[string, string, number, string]> = [
+          ['GET', '/nodes', 200, TEST_ENV['PUBLIC_URL'] ?? ''],
+          ['GET', '/ip', 200, '127.0.0.1'],
+          ['POST', '/token', 402, 'pow_required'],
+          ['GET', `/dht-get?key=${'ab'.repeat(32)}`, 402, 'pow_required'],
+          ['GET', '/dht-get?key=zz', 400, 'bad_request'],
+        ];
+        for (const [method, path, status, text] of pages) {
+          const res = await fetch(`${a.url}${path}`, { method, headers: { Accept: 'text/html' } });
+          expect({ path, status: res.status, type: res.headers.get('content-type') }).toEqual({ path, status, type: expect.stringMatching(/^text\/html/) });
+          const html = await res.text();
+          expect(html).toContain(text);
+          expect(html).toContain('href="/"');
+        }
+      });
+
       test('?format=json selects JSON without an Accept header', async () => {
         const res = await fetch(`${a.url}/?format=json`);
         expect(res.headers.get('content-type')).toMatch(/^application\/json/);

@@ -1,0 +1,60 @@
+import { describe, expect, test } from '@jest/globals';
+import { createInFlightLimiter } from '../src/in-flight.js';
+import { canonicalUrl, parseCount } from '../src/nodes.js';
+import { createTtlCache } from '../src/ttl-cache.js';
+
+describe('ttl cache', () => {
+  test('entries expire after ttl', () => {
+    let now = 1000;
+    const c = createTtlCache<number>({ maxEntries: 10, ttlMs: 60_000, now: () => now });
+    c.set('a', 1);
+    now += 59_999;
+    expect(c.get('a')).toBe(1);
+    now += 1;
+    expect(c.get('a')).toBeUndefined();
+    expect(c.size).toBe(0);
+  });
+
+  test('bounded: the oldest entry goes first; a set refreshes', () => {
+    const c = createTtlCache<number>({ maxEntries: 3, ttlMs: 60_000 });
+    for (const k of ['a', 'b', 'c']) c.set(k, 1);
+    c.set('a', 2);
+    c.set('d', 3);
+    expect(c.size).toBe(3);
+    expect(c.get('b')).toBeUndefined();
+    expect([c.get('a'), c.get('c'), c.get('d')]).toEqual([2, 1, 3]);
+    for (let i = 0; i < 10_000; i++) c.set(`k${i}`, i);
+    expect(c.size).toBe(3);
+  });
+});
+
+describe('in-flight limiter', () => {
+  test('caps per IP and in all; release is idempotent and frees the IP entry', () => {
+    const l = createInFlightLimiter({ max: 3, maxPerIp: 2 });
+    const r1 = l.acquire('1.1.1.1');
+    const r2 = l.acquire('1.1.1.1');
+    expect(l.acquire('1.1.1.1')).toBeUndefined();
+    const r3 = l.acquire('2.2.2.2');
+    expect(l.acquire('3.3.3.3')).toBeUndefined();
+    r1?.();
+    r1?.();
+    expect(l.inFlight).toBe(2);
+    expect(l.acquire('3.3.3.3')).toBeDefined();
+    r2?.();
+    r3?.();
+  });
+});
+
+describe('/nodes helpers', () => {
+  test('n: default 20, integers 1..100, else bad_request', () => {
+    expect(parseCount('')).toBe(20);
+    expect(parseCount('n=1')).toBe(1);
+    expect(parseCount('n=100')).toBe(100);
+    for (const q of ['n=0', 'n=101', 'n=1&n=1', 'n=+5', 'n=0x10']) expect(() => parseCount(q)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+  });
+
+  test('canonical URL as the dht service stores it', () => {
+    expect(canonicalUrl('https://Node.Example:443/')).toBe('https://node.example');
+    expect(canonicalUrl('http://a.example:8080/base//')).toBe('http://a.example:8080/base');
+  });
+});
