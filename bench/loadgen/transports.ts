@@ -1,0 +1,205 @@
+/**
+ * One client-side interface over the three wire protocols, so the same
+ * load generator drives every server:
+ * - mesh: SSE `GET /room/<hash>` to receive, `POST /room/<hash>` with X-PoW to send;
+ * - y-webrtc: one WebSocket, `subscribe` / `publish` JSON messages on a topic;
+ * - bt-tracker: one WebSocket, `announce` into a swarm, then `answer`s
+ *   relayed to one `to_peer_id` (it has no broadcast).
+ */
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { solveProof } from '@mesh/shared';
+import { PEERS_DIR } from '../lib/paths.js';
+import { openStream } from '../lib/sse.js';
+import type { TargetKind } from '../lib/targets.js';
+
+export interface ConnectOptions {
+  /** Index of the simulated user; spreads connections over the target's ports. */
+  index: number;
+  /** Room to subscribe to; none for a publisher-only connection. */
+  room?: string;
+  /** 20 ASCII characters; the tracker's peer_id. */
+  peerId: string;
+  onMessage?: (body: string) => void;
+}
+
+export interface Conn {
+  /** Sends `body` to `room` (to one peer for the tracker). Rejects when the server refused it. */
+  send(room: string, body: string, toPeerId?: string): Promise<void>;
+  close(): void;
+}
+
+export interface Transport {
+  /** Resolves once the server holds the subscription (when a room is given). */
+  connect(o: ConnectOptions): Promise<Conn>;
+  /** Whether a message reaches every subscriber of a room (the tracker relays to one peer). */
+  readonly broadcast: boolean;
+}
+
+/** The subset of the `ws` client the generator uses. */
+interface WsClient {
+  send(data: string): void;
+  close(): void;
+  terminate(): void;
+  on(event: 'open' | 'close', listener: () => void): this;
+  on(event: 'message', listener: (data: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+type WsConstructor = new (url: string, opts: { perMessageDeflate: boolean }) => WsClient;
+
+let wsCtor: WsConstructor | undefined;
+/** `ws` from bench/peers (installed by bench/run.sh), loaded only when a WebSocket peer is driven. */
+function loadWs(): WsConstructor {
+  wsCtor ??= createRequire(join(PEERS_DIR, 'package.json'))('ws') as WsConstructor;
+  return wsCtor;
+}
+
+function openWs(port: number): Promise<WsClient> {
+  const Ws = loadWs();
+  return new Promise((resolve, reject) => {
+    const ws = new Ws(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  });
+}
+
+function meshTransport(ports: number[]): Transport {
+  // One keep-alive connection per concurrent post, as separate users would have.
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  let token: string | undefined;
+
+  const fetchToken = (port: number, room: string): Promise<string> => new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/room/${room}`, agent, headers: { Accept: 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => {
+        try {
+          resolve((JSON.parse(text) as { token: string }).token);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+  const post = (port: number, room: string, body: Buffer, tok: string): Promise<{ status: number; text: string }> => {
+    const path = `/room/${room}`;
+    const { header } = solveProof({ token: tok, work: 1, method: 'POST', path, body });
+    return new Promise((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1', port, path, method: 'POST', agent,
+        headers: { 'X-PoW': header, Accept: 'application/json', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  };
+
+  return {
+    broadcast: true,
+    async connect(o) {
+      const port = ports[o.index % ports.length] ?? 0;
+      let sock: Socket | undefined;
+      if (o.room !== undefined) sock = await openStream(port, `/room/${o.room}`, o.onMessage);
+      return {
+        async send(room, text) {
+          const body = Buffer.from(text);
+          token ??= await fetchToken(port, room);
+          let res = await post(port, room, body, token);
+          if (res.status === 402) {
+            // The token rotated: the refusal carries a fresh one.
+            token = (JSON.parse(res.text) as { token: string }).token;
+            res = await post(port, room, body, token);
+          }
+          if (res.status !== 202) throw new Error(`post refused: ${res.status} ${res.text.slice(0, 200)}`);
+        },
+        close() { sock?.destroy(); },
+      };
+    },
+  };
+}
+
+function yWebrtcTransport(ports: number[]): Transport {
+  return {
+    broadcast: true,
+    async connect(o) {
+      const ws = await openWs(ports[o.index % ports.length] ?? 0);
+      let subscribed: (() => void) | undefined;
+      ws.on('message', (raw) => {
+        const msg = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
+        if (msg.type === 'publish' && typeof msg.data === 'string') o.onMessage?.(msg.data);
+        else if (msg.type === 'pong') subscribed?.();
+      });
+      if (o.room !== undefined) {
+        // The server answers nothing to subscribe; a ping behind it on the same socket proves it was processed.
+        await new Promise<void>((resolve) => {
+          subscribed = resolve;
+          ws.send(JSON.stringify({ type: 'subscribe', topics: [o.room] }));
+          ws.send(JSON.stringify({ type: 'ping' }));
+        });
+      }
+      return {
+        send(room, body) {
+          ws.send(JSON.stringify({ type: 'publish', topic: room, data: body }));
+          return Promise.resolve();
+        },
+        close() { ws.terminate(); },
+      };
+    },
+  };
+}
+
+/** A tracker info_hash: 20 characters, here the first 20 hex digits of the room hash. */
+const infoHash = (room: string): string => room.slice(0, 20);
+
+function trackerTransport(ports: number[]): Transport {
+  return {
+    broadcast: false,
+    async connect(o) {
+      if (o.room === undefined) throw new Error('the tracker relays only between peers announced in a swarm');
+      const room = o.room;
+      const ws = await openWs(ports[o.index % ports.length] ?? 0);
+      let announced: (() => void) | undefined;
+      ws.on('message', (raw) => {
+        const msg = JSON.parse(raw.toString()) as { answer?: { sdp?: unknown }; interval?: unknown };
+        if (typeof msg.answer?.sdp === 'string') o.onMessage?.(msg.answer.sdp);
+        else if (msg.interval !== undefined) announced?.();
+      });
+      await new Promise<void>((resolve) => {
+        announced = resolve;
+        ws.send(JSON.stringify({
+          action: 'announce', info_hash: infoHash(room), peer_id: o.peerId, event: 'started',
+          uploaded: 0, downloaded: 0, left: 1, numwant: 0, offers: [],
+        }));
+      });
+      return {
+        send(to, body, toPeerId) {
+          ws.send(JSON.stringify({
+            action: 'announce', info_hash: infoHash(to), peer_id: o.peerId, to_peer_id: toPeerId,
+            answer: { type: 'answer', sdp: body }, offer_id: 'bench-offer-00000000',
+          }));
+          return Promise.resolve();
+        },
+        close() { ws.terminate(); },
+      };
+    },
+  };
+}
+
+export function transportFor(kind: TargetKind, ports: number[]): Transport {
+  switch (kind) {
+    case 'mesh': return meshTransport(ports);
+    case 'ywebrtc': return yWebrtcTransport(ports);
+    case 'tracker': return trackerTransport(ports);
+  }
+}
