@@ -2,7 +2,7 @@ import { BusError, ProtocolError, type Bus, type ErrorCode, type Logger } from '
 import {
   DHT_GET_SUBJECT, DHT_PUT_SUBJECT, isBep44Key, isBep44Salt, isBep44Seq, verifyBep44,
   type Bep44GetRequest, type Bep44Item, type Bep44PutRequest, type DhtGetError, type DhtPutError,
-} from './bep44.js';
+} from '@mesh/shared';
 
 /**
  * The API's side of the `dht.get` / `dht.put` bus protocol

@@ -3,7 +3,7 @@ import { ProtocolError, getClientIp, readBody, readJson, type NodeRuntime } from
 import {
   parseBep44GetRequest, parseBep44PutRequest, verifyBep44,
   type Bep44GetRequest, type Bep44Item,
-} from './bep44.js';
+} from '@mesh/shared';
 import { charge } from './charge.js';
 import type { DhtClient } from './dht-client.js';
 import type { InFlightLimiter } from './in-flight.js';

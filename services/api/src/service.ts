@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
-import type { Bep44Item } from './bep44.js';
+import type { Bep44Item } from '@mesh/shared';
 import { createDhtClient } from './dht-client.js';
 import { createDhtRoutes } from './dht-routes.js';
 import { createInFlightLimiter } from './in-flight.js';

@@ -5,7 +5,7 @@ import {
 } from '@mesh/shared';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService } from '@mesh/dht';
 import { apiNodeSpec, type ApiServiceOptions } from '../../src/index.js';
-import { bep44SignBuffer } from '../../src/bep44.js';
+import { bep44SignBuffer } from '@mesh/shared';
 
 /**
  * API instances in one test process, each launched as its `main.ts` would

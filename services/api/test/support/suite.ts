@@ -5,7 +5,7 @@ import {
   BusError, bodyHash, issueToken, meetsWork, proofHash, solveProof, type Bus,
 } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
-import { bep44Target } from '../../src/bep44.js';
+import { bep44Target } from '@mesh/shared';
 import {
   TEST_ENV, call, createSigner, getJson, nodeQuote, paid, proof, sample, startApi, startDht,
   type ApiInstance, type Backends, type DhtFixture, type Wiring,
