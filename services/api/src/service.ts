@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import type { NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
 import type { Bep44Item } from '@mesh/shared';
 import { createDhtClient } from './dht-client.js';
+import { createDemoRoutes, locateDemoBundle } from './demo.js';
 import { createDhtRoutes } from './dht-routes.js';
 import { createInFlightLimiter } from './in-flight.js';
 import { ipHandler } from './ip.js';
@@ -24,6 +25,8 @@ export interface ApiServiceOptions {
   dhtMaxInFlightPerIp?: number;
   /** The verified node list is re-read from the store at most this often (default 5000 ms). */
   nodesRefreshMs?: number;
+  /** Directory of the sigmesh browser bundle served at /demo (default: @mesh/sigmesh's dist/browser; null: none). */
+  demoDir?: string | null;
 }
 
 export type ApiServiceDeps = ServiceDeps & { runtime: NodeRuntime; options?: ApiServiceOptions };
@@ -73,14 +76,18 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
     ttlSeconds: config.turn.credentialTtlSeconds,
   }));
 
+  const demo = createDemoRoutes({ dir: opts.demoDir !== undefined ? opts.demoDir : locateDemoBundle(), log });
+
   const matched = router.routes();
   const methods = router.allowedMethods();
   // As app.use(routes) then app.use(allowedMethods): the 405 check runs after every later layer.
-  const routes: Middleware = (ctx, next) => matched(ctx as Parameters<typeof matched>[0], () => methods(ctx as Parameters<typeof methods>[0], next));
+  const apiRoutes: Middleware = (ctx, next) => matched(ctx as Parameters<typeof matched>[0], () => methods(ctx as Parameters<typeof methods>[0], next));
+  const routes: Middleware = (ctx, next) => demo.routes(ctx, () => apiRoutes(ctx, next));
 
   return {
     routes,
     async start() {
+      await demo.load();
       log.debug('api routes ready');
     },
     async stop() {
