@@ -27,9 +27,11 @@ import type { ChildMessage, IdleResult, Scenario, TrafficResult } from './loadge
 
 const quick = process.argv.includes('--quick');
 const SIZE = quick
-  ? { idle: 1000, subscribers: 50, publishers: 2, fanWindow: 2, pairs: 50, pairWindow: 2, warmup: 0.3, seconds: 1.5 }
+  ? { idle: 300, subscribers: 20, publishers: 2, fanWindow: 2, pairs: 20, pairWindow: 2, warmup: 0.1, seconds: 0.5 }
   : { idle: 10_000, subscribers: 1000, publishers: 4, fanWindow: 4, pairs: 1000, pairWindow: 2, warmup: 1, seconds: 8 };
 const STEP_TIMEOUT_MS = 120_000;
+/** Settling pauses around the idle memory reading (allocation after start-up, after the last connect). */
+const SETTLE_MS = quick ? { start: 200, connected: 300 } : { start: 500, connected: 1000 };
 
 interface TrafficRow extends TrafficResult {
   target: TargetName;
@@ -80,12 +82,12 @@ async function drive(
 async function idle(t: Target): Promise<IdleRow> {
   // One server process holds them all (the cluster's first worker), as with the single-process peers.
   const pid = t.serverPids[0] ?? 0;
-  await sleep(500); // start-up allocation settles before the baseline
+  await sleep(SETTLE_MS.start); // start-up allocation settles before the baseline
   const rss0 = rssBytes(pid);
   let rss1 = NaN;
   const r = await drive({ type: 'idle', target: { kind: t.kind, ports: [t.ports[0] ?? 0] }, connections: SIZE.idle }, {
     ready: async () => {
-      await sleep(1000); // let the server finish allocating for the last connections
+      await sleep(SETTLE_MS.connected); // let the server finish allocating for the last connections
       rss1 = rssBytes(pid);
     },
   });
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
   const unavailable: Record<string, string> = {};
   for (const name of TARGET_NAMES) {
     let t: Target;
+    const t0 = performance.now();
     try {
       t = await startTarget(name, { prefix, freeTcpPort: freePort });
     } catch (e) {
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
       console.error(`${name}: ${unavailable[name]}`);
     } finally {
       await t.stop();
+      console.error(`compare: ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   }
 
