@@ -65,9 +65,11 @@ if (compare) {
 
 const pow = results.get('pow');
 const solver = results.get('sigmesh-solver');
+const ceiling = results.get('sha-ceiling');
 if (pow) {
   const plain = num(pow.plain_hashes_per_s);
-  out.push('### PoW (ceiling: a plain `crypto.createHash` loop, one thread, same run)', '');
+  const bulk = num(ceiling?.bulkCompressionsPerSecond);
+  out.push('### PoW (baseline: a plain `crypto.createHash` loop, one thread, same run)', '');
   const rows: [string, number][] = [
     ['server verify, memory store (per s)', num(pow.verify_memory_per_s)],
     ['server verify, Redis, sequential (per s)', num(pow.verify_redis_seq_per_s)],
@@ -76,7 +78,9 @@ if (pow) {
   ];
   for (const r of arr(solver?.rows)) rows.push([`solver hashes/s, ${String(r.name)}`, num(r.hashesPerSecond)]);
   rows.push(['plain createHash loop, hashes/s', plain]);
-  table(['measurement', 'per second', 'x plain createHash'], rows.map(([n, v]) => [n, Math.round(v), ratio(v, plain)]));
+  if (ceiling) rows.push(['OpenSSL bulk SHA-256 compressions/s, one thread (ceiling.bench)', bulk]);
+  table(['measurement', 'per second', 'x plain createHash', 'x bulk compressions'],
+    rows.map(([n, v]) => [n, Math.round(v), ratio(v, plain), ratio(v, bulk)]));
 }
 
 const turn = results.get('turn');
@@ -93,6 +97,6 @@ if (rooms) {
     arr(rooms.fanout).map((r) => [num(r.subscribers), num(r.deliveredPerSecond), num(r.clientP50ms), num(r.clientP99ms), num(r.serverP50ms), num(r.serverP99ms)]));
 }
 
-const missing = ['compare', 'pow', 'sigmesh-solver', 'turn', 'rooms'].filter((b) => !results.has(b));
+const missing = ['compare', 'sha-ceiling', 'pow', 'sigmesh-solver', 'turn', 'rooms'].filter((b) => !results.has(b));
 if (missing.length > 0) out.push(`Missing from this run: ${missing.join(', ')}.`);
 console.log(out.join('\n'));
