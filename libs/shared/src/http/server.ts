@@ -30,6 +30,12 @@ export interface HttpServer {
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+/**
+ * Idle keep-alive of client connections. Longer than the reverse proxy keeps
+ * idle upstream connections (infra/caddy/Caddyfile: 60 s), so the proxy never
+ * sends a request on a connection we are closing (a stray 502).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
   const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -44,6 +50,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     maxHeaderSize: 16 * 1024,
   }, opts.handler);
   server.maxHeadersCount = 100;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   // No 'clientError' listener: Node's default answers 400 / 408 / 431 and closes the socket.
 
   let running = false;
