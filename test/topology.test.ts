@@ -10,7 +10,7 @@ import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@mesh/shared/testing';
 // The rooms engineer's SSE client (test support; see the report about moving it to @mesh/shared/testing).
-import { SseClient } from '../services/rooms/test/support/sse-client.js';
+import { SseClient } from '@mesh/shared/testing';
 import { scrapeMetric } from './support/topology/metrics.js';
 import { RoomPoster } from './support/topology/room-client.js';
 import { startTopology, type NodeProcess, type Topology } from './support/topology/topology.js';

@@ -8,11 +8,13 @@
  *   for tests that stop or restart them.
  * - `waitFor`: poll a condition instead of sleeping.
  * - `deleteRedisKeys`: afterAll cleanup of a prefix on a shared Redis.
+ * - `SseClient`: an EventSource-like client over fetch streams (with Last-Event-ID).
  */
 export { freePort } from './ports.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
 export { waitFor, type WaitForOptions } from './wait.js';
 export { deleteRedisKeys } from './redis-keys.js';
+export { SseClient, type SseEvent, type SseOpenOptions, type SseRefusal } from './sse-client.js';
 
 import { randomBytes } from 'node:crypto';
 

@@ -5,7 +5,7 @@ import {
   metricValue, postMessage, postOk, randomRoom, roomQuote, startWorker,
   type Backends, type Worker, type Wiring,
 } from './harness.js';
-import { SseClient } from './sse-client.js';
+import { SseClient } from '@mesh/shared/testing';
 
 /** Errors of a refused stream come as JSON when JSON is acceptable too. */
 const JSON_TOO = { Accept: 'text/event-stream, application/json' };
