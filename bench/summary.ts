@@ -42,12 +42,14 @@ if (compare) {
     const t = peer('bt-tracker');
     out.push(`### Signaling, ${workload === 'fanout' ? 'one room fan-out' : 'many rooms of two'}`, '');
     table(
-      ['target', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU s / 1000', 'NATS+Redis CPU s / 1000', 'lost', 'x y-webrtc (deliv/s, p50, p99, CPU)', 'x bt-tracker (same)'],
+      ['target', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU s / 1000', 'NATS+Redis CPU s / 1000', 'generator CPU s / 1000', 'lost / errors', 'x y-webrtc (deliv/s, p50, p99, CPU)', 'x bt-tracker (same)'],
       rows.map((r) => {
         const cpu = num(r.serverCpuPer1000) + num(r.brokerCpuPer1000);
         const vs = (b: Json | undefined): string => (b === undefined ? 'n/a'
           : `${fmt(ratio(num(r.deliveredPerSecond), num(b.deliveredPerSecond)))} / ${fmt(ratio(num(r.p50ms), num(b.p50ms)))} / ${fmt(ratio(num(r.p99ms), num(b.p99ms)))} / ${fmt(ratio(cpu, num(b.serverCpuPer1000)))}`);
-        return [String(r.target), num(r.deliveredPerSecond), num(r.p50ms), num(r.p99ms), num(r.maxms), num(r.serverCpuPer1000), num(r.brokerCpuPer1000), num(r.lost), vs(y), vs(t)];
+        const gen = num(r.delivered) > 0 ? (num(r.generatorCpuSeconds) * 1000) / num(r.delivered) : NaN;
+        return [String(r.target), num(r.deliveredPerSecond), num(r.p50ms), num(r.p99ms), num(r.maxms), num(r.serverCpuPer1000), num(r.brokerCpuPer1000),
+          Number(gen.toPrecision(3)), `${fmt(num(r.lost))} / ${fmt(num(r.errors))}`, vs(y), vs(t)];
       }),
     );
   }
@@ -58,6 +60,9 @@ if (compare) {
     out.push(`### Memory per idle connection (${fmt(num(idle[0]?.connections))} connections, one server process)`, '');
     table(['target', 'RSS bytes / connection', 'x y-webrtc', 'x bt-tracker'],
       idle.map((r) => [String(r.target), num(r.rssPerConnBytes), ratio(num(r.rssPerConnBytes), num(y?.rssPerConnBytes)), ratio(num(r.rssPerConnBytes), num(t?.rssPerConnBytes))]));
+  }
+  for (const r of traffic) {
+    if (typeof r.errorSample === 'string') out.push(`- ${String(r.target)} ${String(r.workload)}: first error: ${r.errorSample}`, '');
   }
   const un = compare.unavailable as Record<string, string> | undefined;
   for (const [n, why] of Object.entries(un ?? {})) out.push(`- ${n}: not measured in this run (${why})`, '');

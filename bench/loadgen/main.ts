@@ -44,6 +44,7 @@ class Engine {
   private delivered = 0;
   private sent = 0;
   private errors = 0;
+  private errorSample: string | undefined;
   private lastDelivery = 0;
   private padding: string;
 
@@ -84,8 +85,9 @@ class Engine {
     this.pending.set(key, p);
     f.inflight++;
     if (this.measuring) this.sent++;
-    f.conn.send(f.room, body, f.toPeerId).catch(() => {
+    f.conn.send(f.room, body, f.toPeerId).catch((err: unknown) => {
       this.errors++;
+      this.errorSample ??= err instanceof Error ? err.message.slice(0, 200) : String(err);
       if (this.pending.delete(key)) {
         f.inflight--;
         // Back off a little so a refusing server is not hammered in a tight loop.
@@ -116,6 +118,7 @@ class Engine {
       sent: this.sent,
       lost: this.pending.size,
       errors: this.errors,
+      ...(this.errorSample === undefined ? {} : { errorSample: this.errorSample }),
       seconds: round2(secs),
       p50ms: round2(quantile(this.latencies, 0.5)),
       p99ms: round2(quantile(this.latencies, 0.99)),

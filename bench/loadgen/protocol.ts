@@ -17,6 +17,8 @@ export interface TrafficResult {
   /** Messages still short of a recipient when the drain deadline passed. */
   lost: number;
   errors: number;
+  /** The first refusal or socket error, when there were any. */
+  errorSample?: string;
   seconds: number;
   p50ms: number;
   p99ms: number;

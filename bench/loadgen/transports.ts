@@ -66,8 +66,9 @@ function openWs(port: number): Promise<WsClient> {
 }
 
 function meshTransport(ports: number[]): Transport {
-  // One keep-alive connection per concurrent post, as separate users would have.
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  // A bounded keep-alive pool per port, like a reverse proxy's upstream pool: thousands of
+  // simultaneous connects would overflow the accept queue and measure SYN retries instead.
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   let token: string | undefined;
 
   const fetchToken = (port: number, room: string): Promise<string> => new Promise((resolve, reject) => {
