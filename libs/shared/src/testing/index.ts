@@ -14,6 +14,7 @@ export { freePort } from './ports.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
 export { waitFor, type WaitForOptions } from './wait.js';
 export { deleteRedisKeys } from './redis-keys.js';
+export { inProcessBackends, machineBackends, type TestBackends } from './backends.js';
 export { SseClient, type SseEvent, type SseOpenOptions, type SseRefusal } from './sse-client.js';
 
 import { randomBytes } from 'node:crypto';

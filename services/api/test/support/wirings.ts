@@ -1,8 +1,5 @@
-import {
-  createLocalBroker, createLocalBus, createLogger, createMemoryBackend, createMemoryStore, createNatsBus,
-  createRedisStore,
-} from '@mesh/shared';
-import { MACHINE_NATS_URL, MACHINE_REDIS_URL, deleteRedisKeys, uniquePrefix } from '@mesh/shared/testing';
+import { createLogger } from '@mesh/shared';
+import { MACHINE_NATS_URL, MACHINE_REDIS_URL, inProcessBackends, machineBackends, uniquePrefix } from '@mesh/shared/testing';
 import type { Wiring } from './harness.js';
 
 const log = createLogger({ level: 'silent', service: 'api-test' });
@@ -10,29 +7,13 @@ const log = createLogger({ level: 'silent', service: 'api-test' });
 /** The machine's real NATS and Redis, under a prefix unique to this call. */
 export const natsRedis: Wiring = {
   name: 'NATS + Redis',
-  async backends(label) {
-    const prefix = uniquePrefix(label);
-    const keyPrefix = `${prefix}:`;
-    return {
-      bus: () => createNatsBus({ url: MACHINE_NATS_URL, prefix, log }),
-      store: () => createRedisStore({ url: MACHINE_REDIS_URL, prefix: keyPrefix, log }),
-      close: async () => {
-        await deleteRedisKeys(MACHINE_REDIS_URL, keyPrefix);
-      },
-    };
-  },
+  backends: async (label) => machineBackends({
+    natsUrl: MACHINE_NATS_URL, redisUrl: MACHINE_REDIS_URL, prefix: uniquePrefix(label), log,
+  }),
 };
 
-/** The embedded node's in-process bus and memory store: one broker and one backend, a client of each per instance. */
+/** The embedded node's in-process bus and memory store: a client of each per instance. */
 export const embedded: Wiring = {
   name: 'embedded (in-process bus, memory store)',
-  async backends() {
-    const broker = createLocalBroker();
-    const backend = createMemoryBackend();
-    return {
-      bus: async () => createLocalBus({ broker, log }),
-      store: () => createMemoryStore({ backend }),
-      close: async () => backend.close(),
-    };
-  },
+  backends: async () => inProcessBackends({ log }),
 };
