@@ -17,3 +17,4 @@ export * from './turn-credentials.js';
 export * from './runtime.js';
 export * from './launch.js';
 export * from './bep44.js';
+export * from './timeout.js';

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { settleWithin } from './timeout.js';
 
 /**
  * The internal operations port of every service (PROTOCOL.md "Operations"):
@@ -28,16 +29,7 @@ export const DEFAULT_READY_TIMEOUT_MS = 2_000;
 
 /** ready() within the timeout; false on a throw, a rejection, a non-true answer or a timeout. */
 export async function checkReady(ready: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    const answer = Promise.resolve().then(ready).then((v) => v === true, () => false);
-    return await Promise.race([answer, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return settleWithin(Promise.resolve().then(ready).then((v) => v === true), timeoutMs, false);
 }
 
 function send(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {

@@ -2,11 +2,13 @@ import type { Logger } from 'pino';
 import type { RpcError } from 'bittorrent-dht';
 import type { Metrics, RequestHandler } from '@mesh/shared';
 import {
+  TimeoutError,
   bep44Target,
   decodeBep44Value,
   parseBep44GetRequest,
   parseBep44PutRequest,
   verifyBep44,
+  withTimeout,
   type Bep44Item,
   type DhtGetReply,
   type DhtPutReply,
@@ -29,16 +31,8 @@ export interface Bep44HandlerOptions {
 /** A request is a few hundred bytes of JSON; a put at most ~1.6 KB. */
 const MAX_REQUEST_BYTES = 4096;
 
-class TimeoutError extends Error {}
 class SeqConflict extends Error {}
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 function decodeJson(data: Uint8Array): unknown {
   if (data.length > MAX_REQUEST_BYTES) return undefined;

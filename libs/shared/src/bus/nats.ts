@@ -5,6 +5,7 @@ import {
 import type { Logger } from 'pino';
 import { BusError, type Bus, type MessageHandler, type RequestHandler, type Subscription } from './bus.js';
 import { prefixSubject, RESPOND_QUEUE } from './subject.js';
+import { settleWithin } from '../timeout.js';
 
 /**
  * Reply envelope: a reply carrying the header `Mesh-Status: error` is a
@@ -304,17 +305,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
     async ping(timeoutMs = 2000) {
       const c = nc;
       if (closed || !connected || c === undefined) return false;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          c.flush().then(() => true),
-          new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); }),
-        ]);
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
+      return settleWithin(c.flush().then(() => true), timeoutMs, false);
     },
 
     async close() {
@@ -330,9 +321,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
       try {
         if (connected) {
           // Drain flushes what was published; bounded, since a dying server may never answer.
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([c.drain(), new Promise<void>((r) => { timer = setTimeout(r, 2000); })]);
-          clearTimeout(timer);
+          await settleWithin(c.drain(), 2000, undefined);
         }
       } catch (err) {
         log.debug({ err: messageOf(err) }, 'bus drain failed');

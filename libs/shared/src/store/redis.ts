@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LOG_ID, StoreError, type LogEntry, type SeenMember, type Store } from './store.js';
+import { settleWithin } from '../timeout.js';
 
 export interface RedisStoreOptions {
   url: string;
@@ -201,17 +202,7 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
 
     async ping(timeoutMs = 2000) {
       if (closed || client.status !== 'ready') return false;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          client.ping().then((p) => p === 'PONG'),
-          new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); }),
-        ]);
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
+      return settleWithin(client.ping().then((p) => p === 'PONG'), timeoutMs, false);
     },
 
     async close() {
