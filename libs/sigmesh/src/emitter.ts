@@ -37,6 +37,10 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
     }
   }
 
+  protected listenerCount<K extends keyof Events>(event: K): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+
   protected removeAllListeners(): void {
     this.listeners.clear();
   }

@@ -47,9 +47,21 @@ interface Link {
   answerPending: boolean;
   queue: Promise<void>;
   candidates: IceCandidateInit[];
+  /** Remote candidates that arrived before the description they belong to (posts can overtake each other). */
+  early: IceCandidateInit[];
   flush: ReturnType<typeof setTimeout> | null;
   restarted: boolean;
+  /** Fires when the channel is still not open a while after the link began. */
+  watchdog: ReturnType<typeof setTimeout> | null;
+  kicks: number;
 }
+
+/** A link whose channel is not open after this long is renegotiated (a signal may have been lost). */
+const STALL_MS = 8000;
+const MAX_KICKS = 2;
+
+/** Remote candidates held per peer until its description arrives. */
+const MAX_EARLY_CANDIDATES = 128;
 
 const DESC_TYPES: ReadonlySet<string> = new Set(['offer', 'answer', 'rollback', 'pranswer']);
 
@@ -75,15 +87,28 @@ export class Peers extends Emitter<PeersEvents> {
   private readonly links = new Map<string, Link>();
   private readonly offs: (() => void)[] = [];
   private closed = false;
+  /** Signals received before start, in order (the room's backlog first). */
+  private pending: RoomMessage[] | null;
 
   constructor(private readonly room: Room, private readonly config: RtcConfiguration, private readonly Ctor: PeerConnectionCtor, private readonly batchMs: number) {
     super();
+    this.pending = room.drainSignals();
     this.offs.push(
-      room.on('peer', ({ id }) => { this.link(id); }),
+      room.on('peer', ({ id }) => { if (!this.pending) this.link(id); }),
       room.on('peer-left', ({ id }) => this.drop(id)),
       room.on('signal', (m) => this.onSignal(m)),
     );
-    for (const id of room.peerIds()) this.link(id);
+    // Connections start on the next task, so the caller of joinPeers has subscribed to
+    // 'peer' and 'channel' by then and sees every connection from the first.
+    setTimeout(() => this.start(), 0);
+  }
+
+  private start(): void {
+    const early = this.pending ?? [];
+    this.pending = null;
+    if (this.closed) return;
+    for (const id of this.room.peerIds()) this.link(id);
+    for (const m of early) this.onSignal(m);
   }
 
   /** Peers with an open data channel. */
@@ -134,8 +159,9 @@ export class Peers extends Emitter<PeersEvents> {
     const channel = pc.createDataChannel('sigmesh', { negotiated: true, id: 0 });
     const l: Link = {
       pc, channel, polite: this.room.selfId < id, makingOffer: false, ignoreOffer: false, answerPending: false,
-      queue: Promise.resolve(), candidates: [], flush: null, restarted: false,
+      queue: Promise.resolve(), candidates: [], early: [], flush: null, restarted: false, watchdog: null, kicks: 0,
     };
+    this.armWatchdog(id, l);
     this.links.set(id, l);
     pc.addEventListener('negotiationneeded', () => {
       l.queue = l.queue.then(async () => {
@@ -165,6 +191,25 @@ export class Peers extends Emitter<PeersEvents> {
     return l;
   }
 
+  /**
+   * Perfect negotiation cannot recover from a lost signal: an impolite peer whose offer
+   * vanished waits for an answer forever and ignores the other's offers. After a stall,
+   * drop our unanswered offer and restart ICE, which makes a fresh offer with new
+   * credentials (at most MAX_KICKS times; 'failed' has its own one restart).
+   */
+  private armWatchdog(id: string, l: Link): void {
+    l.watchdog = setTimeout(() => {
+      l.watchdog = null;
+      if (this.closed || this.links.get(id) !== l || l.channel.readyState !== 'connecting' || l.kicks >= MAX_KICKS) return;
+      l.kicks++;
+      l.queue = l.queue.then(async () => {
+        if (l.pc.signalingState === 'have-local-offer') await l.pc.setLocalDescription({ type: 'rollback' });
+        l.pc.restartIce();
+      }).catch((err: unknown) => this.emit('error', err));
+      this.armWatchdog(id, l);
+    }, STALL_MS);
+  }
+
   private flushCandidates(id: string, l: Link): void {
     if (l.flush) { clearTimeout(l.flush); l.flush = null; }
     if (l.candidates.length === 0) return;
@@ -178,6 +223,10 @@ export class Peers extends Emitter<PeersEvents> {
   }
 
   private onSignal(m: RoomMessage): void {
+    if (this.pending) {
+      if (this.pending.length < 256) this.pending.push(m);
+      return;
+    }
     const s = parseSignal(m.data);
     if (!s || this.closed) return;
     const l = this.link(m.from);
@@ -199,8 +248,15 @@ export class Peers extends Emitter<PeersEvents> {
         await pc.setLocalDescription();
         if (pc.localDescription) this.signal(id, { d: { type: pc.localDescription.type as SessionDescription['type'], sdp: pc.localDescription.sdp } });
       }
+      // Candidates that overtook this description; some may belong to an offer we
+      // ignored, so their failures are expected and not reported.
+      for (const c of l.early.splice(0, l.early.length)) await pc.addIceCandidate(c).catch(() => undefined);
     }
     for (const c of s.c ?? []) {
+      if (!pc.remoteDescription) {
+        if (l.early.length < MAX_EARLY_CANDIDATES) l.early.push(c);
+        continue;
+      }
       try {
         await pc.addIceCandidate(c);
       } catch (err) {
@@ -214,6 +270,7 @@ export class Peers extends Emitter<PeersEvents> {
     if (!l) return;
     this.links.delete(id);
     if (l.flush) clearTimeout(l.flush);
+    if (l.watchdog) clearTimeout(l.watchdog);
     l.channel.close();
     l.pc.close();
     this.emit('close', { id });

@@ -20,6 +20,9 @@ export function roomHash(appId: string, name: string): string {
   return sha256Hex('sigmesh/v1' + JSON.stringify([appId, name]));
 }
 
+/** Signals kept for a peers helper not attached yet (a few connections' offers and candidates). */
+const MAX_SIGNAL_BACKLOG = 256;
+
 export interface RoomMessage {
   mid: string;
   from: string;
@@ -89,6 +92,8 @@ export class Room extends Emitter<RoomEvents> {
   private readonly seen = new RecentIds(4096);
   private readonly reassembler = new Reassembler();
   private readonly peers = new Set<string>();
+  /** Signals that arrived while nobody listened (before joinPeers attached): kept for it. */
+  private signalBacklog: RoomMessage[] = [];
   private inbox: Promise<void> = Promise.resolve();
   private left = false;
   private ice: { servers: IceServer[]; untilMs: number } | null = null;
@@ -140,6 +145,17 @@ export class Room extends Emitter<RoomEvents> {
     }
     this.ice = { servers, untilMs: now + ttlMs };
     return servers;
+  }
+
+  /**
+   * Takes the signals that arrived while no `signal` listener was attached, oldest
+   * first. A peer's offer can arrive between `joinRoom` and `joinPeers` (which first
+   * buys TURN credentials); without this it would be lost and negotiation would stall.
+   */
+  drainSignals(): RoomMessage[] {
+    const out = this.signalBacklog;
+    this.signalBacklog = [];
+    return out;
   }
 
   /** Peers seen in this room (not counting us). */
@@ -282,6 +298,11 @@ export class Room extends Emitter<RoomEvents> {
     }
     const msg: RoomMessage = { mid: env.mid, from: env.from, type: env.t, data: env.data };
     if (env.to !== undefined) msg.to = env.to;
+    if (env.t === 'signal' && this.listenerCount('signal') === 0) {
+      this.signalBacklog.push(msg);
+      if (this.signalBacklog.length > MAX_SIGNAL_BACKLOG) this.signalBacklog.shift();
+      return;
+    }
     this.emit(env.t === 'signal' ? 'signal' : 'message', msg);
   }
 }

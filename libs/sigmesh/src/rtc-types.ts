@@ -44,6 +44,7 @@ export interface PeerConnectionLike {
   readonly signalingState: string;
   readonly connectionState: string;
   readonly localDescription: { type: string; sdp: string } | null;
+  readonly remoteDescription: { type: string; sdp: string } | null;
   setLocalDescription(desc?: SessionDescription): Promise<void>;
   setRemoteDescription(desc: SessionDescription): Promise<void>;
   addIceCandidate(candidate?: IceCandidateInit): Promise<void>;
