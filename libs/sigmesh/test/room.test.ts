@@ -132,3 +132,24 @@ describe('rooms over fake nodes', () => {
     await Promise.all([a.leave(), b.leave()]);
   });
 });
+
+describe('signals before the peers helper attaches', () => {
+  test('are kept in order for drainSignals; once someone listens they are emitted, not kept', async () => {
+    const a = await mesh().joinRoom('early-signals');
+    const b = await mesh().joinRoom('early-signals');
+    await waitFor(() => a.peerIds().includes(b.selfId), 5000, 'presence');
+    // b has no 'signal' listener yet: an offer and candidates sent now must not be lost.
+    await a.send({ d: { type: 'offer', sdp: 'v=0' } }, { type: 'signal', to: b.selfId });
+    await a.send({ c: [{ candidate: 'candidate:1' }] }, { type: 'signal', to: b.selfId });
+    const kept: RoomMessage[] = [];
+    await waitFor(() => { kept.push(...b.drainSignals()); return kept.length >= 2; }, 5000, 'backlog');
+    expect(kept.map((m) => m.data)).toEqual([{ d: { type: 'offer', sdp: 'v=0' } }, { c: [{ candidate: 'candidate:1' }] }]);
+    expect(kept.every((m) => m.from === a.selfId && m.type === 'signal')).toBe(true);
+
+    const live: RoomMessage[] = [];
+    b.on('signal', (m) => live.push(m));
+    await a.send({ c: [] }, { type: 'signal', to: b.selfId });
+    await waitFor(() => live.length === 1, 5000, 'live signal');
+    expect(b.drainSignals()).toEqual([]);
+  });
+});
