@@ -85,7 +85,7 @@ if (pow) {
   rows.push(['plain createHash loop, hashes/s', plain]);
   if (ceiling) rows.push(['OpenSSL bulk SHA-256 compressions/s, one thread (ceiling.bench)', bulk]);
   table(['measurement', 'per second', 'x plain createHash', 'x bulk compressions'],
-    rows.map(([n, v]) => [n, Math.round(v), ratio(v, plain), ratio(v, bulk)]));
+    rows.map(([n, v]) => [n, Math.round(v), ratio(v, plain), Number((v / bulk).toPrecision(2))]));
 }
 
 const turn = results.get('turn');
