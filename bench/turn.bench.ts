@@ -91,7 +91,11 @@ function ourService(backend: 'node-turn' | 'coturn'): Target {
           METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn', PORT: '0',
         },
       });
-      await waitForStun(port, 20_000);
+      // A target that never answers must not outlive the run (it holds the relay ports).
+      await waitForStun(port, 20_000).catch(async (err: unknown) => {
+        await stopChild(child);
+        throw err;
+      });
       return () => stopChild(child);
     },
   };
@@ -107,7 +111,11 @@ const bareCoturn: Target = {
       '--static-auth-secret', SECRET, '--realm', 'bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
       '--userdb', join(dir, 'db'), '--pidfile', join(dir, 'pid'), '--no-stdout-log',
     ], { stdio: 'ignore' });
-    await waitForStun(port, 20_000);
+    await waitForStun(port, 20_000).catch(async (err: unknown) => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    });
     return async () => {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
