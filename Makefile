@@ -30,8 +30,12 @@ run: build
 services:
 	bash scripts/ensure-services.sh
 
+# Ends with one plain line, "jest: N passed, N failed", read by CI.
 test: deps services typecheck build
-	$(NODE_JEST) --maxWorkers=2
+	@status=0; $(NODE_JEST) --maxWorkers=2 --json --outputFile=.jest-results.json || status=$$?; \
+	node -e 'const r = JSON.parse(require("fs").readFileSync(".jest-results.json", "utf8")); \
+	  console.log(`jest: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)' || true; \
+	exit $$status
 
 bench: build services
 	npx tsc -b bench
