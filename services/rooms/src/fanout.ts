@@ -1,11 +1,16 @@
 import { LOG_ID, type Bus, type Logger, type Subscription } from '@mesh/shared';
 import { roomSubject } from './hash.js';
 
-/** What travels on `rooms.<hash>`: the history id, the body, the accept time (ms). */
+/**
+ * What travels on `rooms.<hash>`: the history id, the body, the accept time
+ * (ms) and the room's node-wide message count in the window with this one
+ * (`m`), so every worker prices the room without asking the store.
+ */
 export interface WireMessage {
   id: string;
   data: string;
   at: number;
+  m?: number;
 }
 
 export function encodeWireMessage(msg: WireMessage): Uint8Array {
@@ -21,11 +26,13 @@ export function decodeWireMessage(bytes: Uint8Array, maxDataLength: number): Wir
     return undefined;
   }
   if (typeof v !== 'object' || v === null) return undefined;
-  const { id, data, at } = v as Record<string, unknown>;
+  const { id, data, at, m } = v as Record<string, unknown>;
   if (typeof id !== 'string' || !LOG_ID.test(id)) return undefined;
   if (typeof data !== 'string' || data.length > maxDataLength) return undefined;
   if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
-  return { id, data, at };
+  if (m === undefined) return { id, data, at };
+  if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) return undefined;
+  return { id, data, at, m };
 }
 
 interface Entry {

@@ -26,10 +26,17 @@ export interface RoomPrice {
   quote(hash: string): Promise<Quote>;
   /** The room's posting price (work) now. Rejects (StoreError) when the store is down. */
   work(hash: string): Promise<number>;
-  /** Records one accepted message of `hash` (node-wide counter); resolves to the new count. */
+  /**
+   * Records one accepted message of `hash` (node-wide counter); resolves to
+   * the new count, which also prices this room here for the next second.
+   */
   count(hash: string): Promise<number>;
-  /** A message of `hash` reached this worker: recompute its price soon. */
-  noteMessage(hash: string): void;
+  /**
+   * A message of `hash` reached this worker, with the room's count when the
+   * poster knew it (then the price is updated at once, without the store);
+   * otherwise it is recomputed from the store soon.
+   */
+  noteMessage(hash: string, count?: number): void;
   /** The room lost its last local stream. */
   forget(hash: string): void;
   start(): void;
@@ -46,8 +53,15 @@ export function framePrice(q: Quote): string {
  * watcher that sends `event: price` to a room's streams when its price moved
  * by more than 10 % since they were last told.
  */
+/** How long a count learnt from a post or a bus message prices its room without a store read. */
+export const KNOWN_COUNT_MS = 1000;
+/** Bound of the known counts (rooms posted to within KNOWN_COUNT_MS, each post paid with PoW). */
+const MAX_KNOWN = 50_000;
+
 export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
   const told = new Map<string, number>();
+  /** Fresh node-wide counts: a busy room is priced from these, not from a store read per post. */
+  const known = new Map<string, { count: number; atMs: number }>();
   const dirty = new Set<string>();
   let settleTimer: NodeJS.Timeout | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -55,12 +69,22 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
   let stopped = true;
   const counterOpts = { windowMs: o.windowMs };
 
+  function remember(hash: string, count: number): void {
+    if (known.size >= MAX_KNOWN && !known.has(hash)) known.clear();
+    const prev = known.get(hash);
+    // Counts can arrive out of order (two workers' posts cross); keep the larger.
+    if (prev === undefined || Date.now() - prev.atMs > KNOWN_COUNT_MS || count >= prev.count) {
+      known.set(hash, { count, atMs: Date.now() });
+    }
+  }
+
   async function work(hash: string): Promise<number> {
+    const k = known.get(hash);
+    if (k !== undefined && Date.now() - k.atMs <= KNOWN_COUNT_MS) return o.runtime.roomPrice(k.count);
     return o.runtime.roomPrice(await o.store.count(roomCounterKey(hash), counterOpts));
   }
 
-  async function recompute(hash: string): Promise<void> {
-    const w = await work(hash);
+  function tell(hash: string, w: number): void {
     const last = told.get(hash);
     if (last === undefined) {
       told.set(hash, w);
@@ -70,6 +94,10 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
       told.set(hash, w);
       o.broadcast(hash, framePrice(o.runtime.quoteWork(w)));
     }
+  }
+
+  async function recompute(hash: string): Promise<void> {
+    tell(hash, await work(hash));
   }
 
   async function flush(): Promise<void> {
@@ -106,11 +134,20 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
 
     work,
 
-    count: (hash) => o.store.hit(roomCounterKey(hash), counterOpts),
+    async count(hash) {
+      const n = await o.store.hit(roomCounterKey(hash), counterOpts);
+      remember(hash, n);
+      return n;
+    },
 
-    noteMessage(hash) {
-      dirty.add(hash);
-      schedule(o.settleMs);
+    noteMessage(hash, count) {
+      if (count === undefined) {
+        dirty.add(hash);
+        schedule(o.settleMs);
+        return;
+      }
+      remember(hash, count);
+      tell(hash, o.runtime.roomPrice(count));
     },
 
     forget(hash) {
@@ -122,6 +159,8 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
       if (!stopped) return;
       stopped = false;
       sweepTimer = setInterval(() => {
+        const now = Date.now();
+        for (const [h, k] of known) if (now - k.atMs > KNOWN_COUNT_MS) known.delete(h);
         for (const h of o.activeRooms()) dirty.add(h);
         schedule(0);
       }, o.intervalMs);
@@ -136,6 +175,7 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
       settleTimer = undefined;
       dirty.clear();
       told.clear();
+      known.clear();
     },
   };
 }

@@ -74,7 +74,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
       // Serialised once, written to every local stream of the room.
       const framed = { id: msg.id, frame: frameMessage(msg.id, msg.data), at: msg.at };
       for (const s of streams) s.deliver(framed);
-      price.noteMessage(hash);
+      price.noteMessage(hash, msg.m);
     },
   });
 

@@ -34,5 +34,9 @@ describe('fan-out', () => {
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x'.repeat(11), at: 5 }), 10)).toBeUndefined();
     expect(decodeWireMessage(enc({ id: '12-3', data: 1, at: 5 }), 10)).toBeUndefined();
     expect(decodeWireMessage(Buffer.from('not json'), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: 7 }), 10)).toEqual({ id: '12-3', data: 'x', at: 5, m: 7 });
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: -1 }), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: 1.5 }), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: '7' }), 10)).toBeUndefined();
   });
 });

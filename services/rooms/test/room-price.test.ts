@@ -1,0 +1,82 @@
+import { describe, expect, test } from '@jest/globals';
+import { createLogger, createMemoryStore, type Quote, type Store } from '@mesh/shared';
+import { waitFor } from '@mesh/shared/testing';
+import { roomCounterKey } from '../src/hash.js';
+import { createRoomPrice } from '../src/room-price.js';
+
+const HASH = 'c'.repeat(40);
+const log = createLogger({ level: 'silent', service: 'rooms-test' });
+
+/** A memory store that counts its `count` reads. */
+function countingStore(): { store: Store; reads: () => number } {
+  const inner = createMemoryStore();
+  let reads = 0;
+  const store: Store = Object.create(inner) as Store;
+  store.count = (key, opts) => {
+    reads++;
+    return inner.count(key, opts);
+  };
+  return { store, reads: () => reads };
+}
+
+function setup() {
+  const { store, reads } = countingStore();
+  const frames: string[] = [];
+  const price = createRoomPrice({
+    store, log, windowMs: 60_000, intervalMs: 60_000, settleMs: 10,
+    runtime: {
+      roomPrice: (m) => 100 * (1 + m),
+      quoteWork: (work): Quote => ({ token: 't', work, difficulty: Math.log2(work), expires: 0 }),
+    },
+    activeRooms: () => [HASH],
+    broadcast: (_hash, frame) => frames.push(frame),
+  });
+  return { price, frames, reads, store };
+}
+
+describe('room price', () => {
+  test('a count carried by a bus message reprices the room at once, without a store read', async () => {
+    const { price, frames, reads } = setup();
+    expect(await price.work(HASH)).toBe(100);
+    await price.quote(HASH); // the streams were told 100
+    const before = reads();
+    price.noteMessage(HASH, 5);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]).toContain('"work":600');
+    expect(reads()).toBe(before);
+    // Posting right after uses the known count too.
+    expect(await price.work(HASH)).toBe(600);
+    expect(reads()).toBe(before);
+    // A smaller count arriving late (posts crossed on the bus) does not lower it.
+    price.noteMessage(HASH, 3);
+    expect(await price.work(HASH)).toBe(600);
+  });
+
+  test("a post's own count prices the room on this worker; without one the store is read", async () => {
+    const { price, reads } = setup();
+    const other = 'd'.repeat(40);
+    expect(await price.count(HASH)).toBe(1);
+    const before = reads();
+    expect(await price.work(HASH)).toBe(200);
+    expect(reads()).toBe(before);
+    expect(await price.work(other)).toBe(100);
+    expect(reads()).toBe(before + 1);
+  });
+
+  test('a message without a count reprices the room from the store, and its streams are told', async () => {
+    const { price, frames, reads, store } = setup();
+    price.start();
+    try {
+      await price.quote(HASH); // told 100 (no messages yet)
+      // Three posts counted by other workers: this one has no fresh count of its own.
+      for (let i = 0; i < 3; i++) await store.hit(roomCounterKey(HASH), { windowMs: 60_000 });
+      const before = reads();
+      price.noteMessage(HASH);
+      await waitFor(() => frames.length > 0, { timeoutMs: 2000, message: 'a price event' });
+      expect(reads()).toBeGreaterThan(before);
+      expect(frames[0]).toContain('"work":400');
+    } finally {
+      price.stop();
+    }
+  });
+});
