@@ -13,14 +13,15 @@
  *
  * `--quick` shrinks every step (CI smoke). Bounded: each wait has a deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { solveProof } from '@mesh/shared';
 import { MACHINE_NATS_URL, MACHINE_REDIS_URL, deleteRedisKeys, uniquePrefix } from '@mesh/shared/testing';
+import { rssBytes } from './lib/proc.js';
+import { startServerProcess, startedLine } from './lib/spawn.js';
+import { openMany, openStream } from './lib/sse.js';
+import { quantile, until } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
 const SUBSCRIBERS = [1, 100, 1000];
@@ -58,96 +59,11 @@ interface Worker {
 }
 
 /** Starts main.js and resolves with the ports from its `started` log line. */
-function startWorker(extraEnv: Record<string, string> = {}): Promise<Worker> {
-  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
-    env: { ...BASE_ENV, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'],
+async function startWorker(extraEnv: Record<string, string> = {}): Promise<Worker> {
+  const p = await startServerProcess({
+    command: process.execPath, args: [ENTRY], env: { ...BASE_ENV, ...extraEnv }, ready: startedLine,
   });
-  const stop = (): Promise<void> => new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const force = setTimeout(() => child.kill('SIGKILL'), 8000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`worker did not start in 20 s: ${err.slice(-500)}`));
-    }, 20_000);
-    child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4096); });
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${err.slice(-500)}`)));
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        try {
-          const j = JSON.parse(line) as { msg?: string; port?: number; opsPort?: number };
-          if (j.msg === 'started' && typeof j.port === 'number' && typeof j.opsPort === 'number') {
-            clearTimeout(timer);
-            resolve({ pid: child.pid ?? 0, port: j.port, opsPort: j.opsPort, stop });
-          }
-        } catch {
-          // not a log line
-        }
-      }
-      if (out.length > 65536) out = '';
-    });
-  });
-}
-
-/**
- * An SSE stream over a raw socket. HTTP/1.0, so the body comes unchunked and
- * `data:` lines can be read straight off the wire. Resolves once headers are in.
- */
-function openStream(port: number, path: string, onData?: (data: string) => void): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1');
-    let buf = '';
-    let headersDone = false;
-    sock.setEncoding('utf8');
-    sock.once('error', reject);
-    sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n`));
-    sock.on('data', (chunk: string) => {
-      if (!headersDone) {
-        buf += chunk;
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        if (!buf.startsWith('HTTP/1.1 200')) {
-          sock.destroy();
-          reject(new Error(`stream refused: ${buf.split('\r\n')[0]}`));
-          return;
-        }
-        headersDone = true;
-        buf = buf.slice(end + 4);
-        resolve(sock);
-        if (onData === undefined) {
-          buf = '';
-          return;
-        }
-      } else if (onData === undefined) return;
-      else buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.startsWith('data: ')) onData(line.slice(6));
-      }
-    });
-  });
-}
-
-async function openMany(n: number, open: (i: number) => Promise<Socket>, batch = 200): Promise<Socket[]> {
-  const out: Socket[] = [];
-  for (let i = 0; i < n; i += batch) {
-    out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => open(i + j))));
-  }
-  return out;
+  return { pid: p.pid, port: p.info.port, opsPort: p.info.opsPort, stop: p.stop };
 }
 
 async function post(port: number, hash: string, token: string, body: string): Promise<void> {
@@ -198,24 +114,6 @@ function bucketQuantile(deltas: [number, number][], q: number): number {
     prevCount = count;
   }
   return prevLe;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) * 1024;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const wallMs = (): number => performance.timeOrigin + performance.now();

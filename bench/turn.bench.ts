@@ -148,8 +148,18 @@ async function main(): Promise<void> {
   try {
     let relayMin = 52000;
     for (const t of targets) {
-      const port = await freeUdpPort();
-      const stop = await t.start(port, relayMin);
+      // One retry on fresh ports: a start that found its port or relay range taken
+      // (seen once under load) should not cost the whole table.
+      let port = await freeUdpPort();
+      let stop: () => Promise<void>;
+      try {
+        stop = await t.start(port, relayMin);
+      } catch (err) {
+        console.error(`${t.name}: ${err instanceof Error ? err.message : String(err)}; retrying on other ports`);
+        relayMin += 1000;
+        port = await freeUdpPort();
+        stop = await t.start(port, relayMin);
+      }
       relayMin += 1000;
       try {
         for (const n of SESSIONS) {
