@@ -94,6 +94,8 @@ export interface LoadSamplerOptions {
   loopBudgetMs?: number;
 }
 
+const LOOP_RESOLUTION_MS = 20;
+
 /** Samples this process: cpu time over wall time and cores, rss over the memory limit, event-loop delay. */
 export function createLoadSampler(opts: LoadSamplerOptions = {}): LoadSampler {
   const limits = readCgroupLimits(opts.cgroupRoot);
@@ -101,7 +103,7 @@ export function createLoadSampler(opts: LoadSamplerOptions = {}): LoadSampler {
   // A cgroup v1 "unlimited" is a huge number: the machine's memory bounds it.
   const memLimit = Math.min(limits.memBytes ?? Infinity, totalmem());
   const budgetNs = (opts.loopBudgetMs ?? 1000) * 1e6;
-  const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   let lastCpu = process.cpuUsage();
   let lastWall = process.hrtime.bigint();
@@ -116,7 +118,9 @@ export function createLoadSampler(opts: LoadSamplerOptions = {}): LoadSampler {
       lastWall = wallNow;
       const cpuTime = wallMicros > 0 ? usedMicros / (wallMicros * cores) : 0;
       // A blocked event loop is overload even when the cpu quota is not spent.
-      const loopDelay = loop.count > 0 ? loop.percentile(99) / budgetNs : 0;
+      // The histogram records whole sampling intervals (an idle loop reads the
+      // resolution itself, ~20 ms): only the excess is delay.
+      const loopDelay = loop.count > 0 ? Math.max(0, loop.percentile(99) - LOOP_RESOLUTION_MS * 1e6) / budgetNs : 0;
       loop.reset();
       return {
         cpu: clamp01(Math.max(cpuTime, loopDelay)),

@@ -179,6 +179,18 @@ describe('process sampler', () => {
     }
   });
 
+  test('an idle event loop is not read as load (the histogram\'s own sampling interval is not delay)', async () => {
+    // Budget 100 ms: reading the 20 ms sampling interval as delay would give >= 0.2.
+    const s = createLoadSampler({ loopBudgetMs: 100 });
+    try {
+      s.sample();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(s.sample().cpu).toBeLessThan(0.15);
+    } finally {
+      s.close();
+    }
+  });
+
   test('cgroup limits: v2 quota and memory.max, "max" as unset, v1 fallback', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cg-'));
     try {
