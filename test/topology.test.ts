@@ -8,9 +8,11 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { waitFor } from '@mesh/shared/testing';
-// The rooms engineer's SSE client (test support; see the report about moving it to @mesh/shared/testing).
 import { SseClient } from '@mesh/shared/testing';
+import { checkDashboardMetrics, metricNamesFromExposition } from './support/infra-checks.js';
 import { scrapeMetric } from './support/topology/metrics.js';
 import { RoomPoster } from './support/topology/room-client.js';
 import { startTopology, type NodeProcess, type Topology } from './support/topology/topology.js';
@@ -140,6 +142,17 @@ describe('compose topology as processes: Caddy, api, dht, turn, two rooms worker
     expect(perWorker.reduce((a, b) => a + b, 0)).toBe(FIRST_BATCH);
     for (const n of perWorker) expect(n).toBeGreaterThan(0);
   }, 30_000);
+
+  test('every metric the Grafana dashboard queries is exported by a live service', async () => {
+    const t = topology();
+    const names = new Set<string>();
+    for (const p of [t.api, t.dht, t.turn, ...t.rooms]) {
+      const text = await (await fetch(`http://127.0.0.1:${p.opsPort}/metrics`)).text();
+      for (const n of metricNamesFromExposition(text)) names.add(n);
+    }
+    const dashboard = readFileSync(join(process.cwd(), 'infra/grafana/dashboards/mesh-node.json'), 'utf8');
+    expect(checkDashboardMetrics(dashboard, names)).toEqual([]);
+  });
 
   test('stopping the worker holding the stream: the client resumes through the proxy on the other, missing nothing', async () => {
     expect(s1).toBeDefined();
