@@ -3,12 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
 
-.PHONY: help deps build typecheck run test test-unit bench bench-quick services clean
+.PHONY: help deps build typecheck run test bench bench-quick services clean
 
 help:
 	@echo "make run    start a whole node on embedded defaults (one process)"
 	@echo "make test   install what is missing, type-check, run every test"
-	@echo "make bench  benchmarks"
+	@echo "make bench  benchmarks (make bench-quick: the short smoke run of make test)"
 
 # Installs dependencies when missing or older than the lock file.
 node_modules/.package-lock.json: package-lock.json package.json
@@ -30,8 +30,9 @@ run: build
 services:
 	bash scripts/ensure-services.sh
 
-# Ends with one plain line, "jest: N passed, N failed", read by CI.
-test: deps services typecheck build
+# The benchmark smoke (bench-quick) runs first, asserting nothing about speed;
+# the test run ends with one plain line, "jest: N passed, N failed", read by CI.
+test: deps services typecheck build bench-quick
 	@status=0; $(NODE_JEST) --maxWorkers=2 --json --outputFile=.jest-results.json || status=$$?; \
 	node -e 'const r = JSON.parse(require("fs").readFileSync(".jest-results.json", "utf8")); \
 	  console.log(`jest: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)' || true; \
