@@ -34,8 +34,7 @@ services:
 # the test run ends with one plain line, "jest: N passed, N failed", read by CI.
 test: deps services typecheck build bench-quick
 	@status=0; $(NODE_JEST) --maxWorkers=2 --json --outputFile=.jest-results.json || status=$$?; \
-	node -e 'const r = JSON.parse(require("fs").readFileSync(".jest-results.json", "utf8")); \
-	  console.log(`jest: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)' || true; \
+	node scripts/jest-summary.mjs .jest-results.json || true; \
 	exit $$status
 
 bench: build services
