@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createDhtNode, type DhtNode } from '@mesh/dht';
 import { embeddedNode } from '@mesh/embedded';
-import { bep44SignBuffer, createLogger, ed25519RawPublicKey, launch, solveProof, type Launched } from '@mesh/shared';
-import { freePort, waitFor } from '@mesh/shared/testing';
+import { createLogger, launch, solveProof, type Launched } from '@mesh/shared';
+import { createBep44Signer, freePort, waitFor } from '@mesh/shared/testing';
 
 // Issue "services/dht", must show: three embedded mesh nodes that know only a
 // private DHT swarm on loopback find each other, and BEP44 items put through
@@ -73,14 +73,10 @@ describe('a mesh of three embedded nodes over a private DHT swarm', () => {
 
   test('/dht-put through one node, /dht-get through another; a newer seq replaces; a bad signature is refused', async () => {
     const [a, b] = nodes as [Launched & { url: string }, Launched & { url: string }];
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const key = ed25519RawPublicKey(publicKey).toString('hex');
+    const signer = createBep44Signer();
+    const key = signer.key;
     const salt = 'profile';
-    const item = (seq: number, text: string) => {
-      const v = Buffer.from(text, 'utf8');
-      const sig = sign(null, bep44SignBuffer({ salt, seq, v }), privateKey).toString('hex');
-      return { key, salt, seq, v: v.toString('base64'), sig };
-    };
+    const item = (seq: number, text: string) => signer.item({ seq, v: text, salt });
 
     const put1 = await paid(`${a.url}/dht-put`, { method: 'POST', body: JSON.stringify(item(1, 'hello mesh')) });
     expect(put1.status).toBe(200);

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { createLocalBus, createNatsBus, type Bus } from '@mesh/shared';
 import { MACHINE_NATS_URL, uniquePrefix } from '@mesh/shared/testing';
 import { createDhtNode, DHT_GET_SUBJECT, DHT_PUT_SUBJECT, type DhtGetReply, type DhtNodeFactory, type DhtPutReply } from '../src/index.js';
-import { createSigner, metricValue, silentLog, startMeshNode, startSwarm, type MeshNode, type Swarm } from './support.js';
+import { createBep44Signer } from '@mesh/shared/testing';
+import { metricValue, silentLog, startMeshNode, startSwarm, type MeshNode, type Swarm } from './support.js';
 
 async function ask<T>(bus: Bus, subject: string, body: unknown): Promise<T> {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
@@ -55,8 +56,8 @@ describe.each(busKinds)('BEP44 over the %s through two mesh nodes', (_kind, make
   });
 
   test('a put through one node is read through the other; a newer seq replaces it', async () => {
-    const signer = createSigner();
-    const first = await put(busA, signer.put({ seq: 1, v: 'hello mesh' }));
+    const signer = createBep44Signer();
+    const first = await put(busA, signer.item({ seq: 1, v: 'hello mesh' }));
     expect(first).toMatchObject({ ok: true });
     if (!first.ok) throw new Error('put failed');
     expect(first.target).toMatch(/^[0-9a-f]{40}$/);
@@ -65,10 +66,10 @@ describe.each(busKinds)('BEP44 over the %s through two mesh nodes', (_kind, make
     const got = await get(busB, { key: signer.key });
     expect(got).toEqual({
       ok: true,
-      item: { key: signer.key, salt: '', seq: 1, v: Buffer.from('hello mesh').toString('base64'), sig: signer.put({ seq: 1, v: 'hello mesh' }).sig },
+      item: { key: signer.key, salt: '', seq: 1, v: Buffer.from('hello mesh').toString('base64'), sig: signer.item({ seq: 1, v: 'hello mesh' }).sig },
     });
 
-    expect(await put(busA, signer.put({ seq: 2, v: 'second' }))).toMatchObject({ ok: true });
+    expect(await put(busA, signer.item({ seq: 2, v: 'second' }))).toMatchObject({ ok: true });
     const newer = await get(busB, { key: signer.key });
     expect(newer).toMatchObject({ ok: true, item: { seq: 2, v: Buffer.from('second').toString('base64') } });
     expect(await metricValue(a.metrics, 'mesh_dht_bep44_total', { op: 'put', outcome: 'stored' })).toBe(2);
@@ -76,19 +77,19 @@ describe.each(busKinds)('BEP44 over the %s through two mesh nodes', (_kind, make
   });
 
   test('an older seq or a wrong cas is a seq_conflict', async () => {
-    const signer = createSigner();
-    expect(await put(busA, signer.put({ seq: 5, v: 'five' }))).toMatchObject({ ok: true });
-    expect(await put(busB, signer.put({ seq: 4, v: 'four' }))).toEqual({ ok: false, error: 'seq_conflict' });
-    expect(await put(busB, signer.put({ seq: 5, v: 'five again' }))).toEqual({ ok: false, error: 'seq_conflict' });
-    expect(await put(busB, signer.put({ seq: 6, v: 'six', cas: 3 }))).toEqual({ ok: false, error: 'seq_conflict' });
-    expect(await put(busB, signer.put({ seq: 6, v: 'six', cas: 5 }))).toMatchObject({ ok: true });
+    const signer = createBep44Signer();
+    expect(await put(busA, signer.item({ seq: 5, v: 'five' }))).toMatchObject({ ok: true });
+    expect(await put(busB, signer.item({ seq: 4, v: 'four' }))).toEqual({ ok: false, error: 'seq_conflict' });
+    expect(await put(busB, signer.item({ seq: 5, v: 'five again' }))).toEqual({ ok: false, error: 'seq_conflict' });
+    expect(await put(busB, signer.item({ seq: 6, v: 'six', cas: 3 }))).toEqual({ ok: false, error: 'seq_conflict' });
+    expect(await put(busB, signer.item({ seq: 6, v: 'six', cas: 5 }))).toMatchObject({ ok: true });
     expect(await get(busA, { key: signer.key })).toMatchObject({ ok: true, item: { seq: 6 } });
   });
 
   test('salted items live apart from unsalted ones; a 1000-byte value fits', async () => {
-    const signer = createSigner();
+    const signer = createBep44Signer();
     const big = randomBytes(1000);
-    expect(await put(busA, signer.put({ seq: 0, v: big, salt: 'profile' }))).toMatchObject({ ok: true });
+    expect(await put(busA, signer.item({ seq: 0, v: big, salt: 'profile' }))).toMatchObject({ ok: true });
     expect(await get(busB, { key: signer.key, salt: 'profile' })).toMatchObject({
       ok: true, item: { salt: 'profile', seq: 0, v: big.toString('base64') },
     });
@@ -97,12 +98,12 @@ describe.each(busKinds)('BEP44 over the %s through two mesh nodes', (_kind, make
   });
 
   test('a bad signature never reaches the DHT', async () => {
-    const signer = createSigner();
+    const signer = createBep44Signer();
     const before = dhtPutsA;
-    const good = signer.put({ seq: 1, v: 'genuine' });
+    const good = signer.item({ seq: 1, v: 'genuine' });
     const forged = { ...good, v: Buffer.from('forged').toString('base64') };
     expect(await put(busA, forged)).toEqual({ ok: false, error: 'bad_signature' });
-    const otherKey = { ...good, key: createSigner().key };
+    const otherKey = { ...good, key: createBep44Signer().key };
     expect(await put(busA, otherKey)).toEqual({ ok: false, error: 'bad_signature' });
     expect(await put(busA, { ...good, seq: 2 })).toEqual({ ok: false, error: 'bad_signature' });
     expect(dhtPutsA).toBe(before);
@@ -111,8 +112,8 @@ describe.each(busKinds)('BEP44 over the %s through two mesh nodes', (_kind, make
   });
 
   test('malformed requests are bad_request, checked again on the dht side', async () => {
-    const signer = createSigner();
-    const good = signer.put({ seq: 1, v: 'x' });
+    const signer = createBep44Signer();
+    const good = signer.item({ seq: 1, v: 'x' });
     const before = dhtPutsA;
     const cases: unknown[] = [
       'not json', '[]', { ...good, key: 'abc' }, { ...good, seq: -1 }, { ...good, seq: 1.5 }, { ...good, seq: '1' },

@@ -5,7 +5,8 @@ import { Writable } from 'node:stream';
 import { createLocalBus, createLogger, type Bus } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
 import { createDhtNode, DHT_GET_SUBJECT, DHT_PUT_SUBJECT, type DhtGetReply, type DhtPutReply } from '../src/index.js';
-import { createSigner, silentLog, startMeshNode, startSwarm, type MeshNode, type Signer, type Swarm } from './support.js';
+import { createBep44Signer, type Bep44Signer } from '@mesh/shared/testing';
+import { silentLog, startMeshNode, startSwarm, type MeshNode, type Swarm } from './support.js';
 
 /** Just enough bencode to forge KRPC messages. */
 type Ben = number | string | Buffer | Ben[] | { [k: string]: Ben };
@@ -33,7 +34,7 @@ describe('hostile DHT peers', () => {
   let swarm: Swarm;
   let node: MeshNode;
   let bus: Bus;
-  let signer: Signer;
+  let signer: Bep44Signer;
   let attacker: Socket;
   let liar: Socket;
   const warnings: string[] = [];
@@ -41,7 +42,7 @@ describe('hostile DHT peers', () => {
 
   beforeAll(async () => {
     swarm = await startSwarm(3);
-    signer = createSigner();
+    signer = createBep44Signer();
 
     // A DHT "node" that answers every query with forged BEP44 data for our key.
     liar = createSocket('udp4');
@@ -116,7 +117,7 @@ describe('hostile DHT peers', () => {
   }
 
   test('malformed and hostile messages are contained; the node keeps serving gets', async () => {
-    const item = signer.put({ seq: 1, v: 'still here' });
+    const item = signer.item({ seq: 1, v: 'still here' });
     expect(await ask<DhtPutReply>(bus, DHT_PUT_SUBJECT, item)).toMatchObject({ ok: true });
 
     const id = randomBytes(20);
@@ -158,8 +159,8 @@ describe('hostile DHT peers', () => {
   });
 
   test('forged BEP44 answers from a lying DHT node are ignored', async () => {
-    const other = createSigner();
-    expect(await ask<DhtPutReply>(bus, DHT_PUT_SUBJECT, other.put({ seq: 3, v: 'real' }))).toMatchObject({ ok: true });
+    const other = createBep44Signer();
+    expect(await ask<DhtPutReply>(bus, DHT_PUT_SUBJECT, other.item({ seq: 3, v: 'real' }))).toMatchObject({ ok: true });
     // The liar answers every get with forged items for `signer`'s key.
     const before = liarGets;
     for (let i = 0; i < 4; i++) {

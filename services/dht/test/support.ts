@@ -1,11 +1,10 @@
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createLocalBus, createLogger, createMemoryStore, createMetrics, networkInfohash, parseConfig,
   type Bus, type Config, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
-import { bep44SignBuffer } from '@mesh/shared';
 import { createDhtNode, createDhtService, NODES_SET, type DhtNode, type DhtService, type DhtServiceOptions } from '../src/index.js';
 
 export const silentLog: Logger = createLogger({ level: 'silent', service: 'dht-test' });
@@ -156,33 +155,6 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
   const data = await m.get();
   const hit = data.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
   return hit?.value ?? 0;
-}
-
-/** An ed25519 BEP44 signer for tests. */
-export interface Signer {
-  key: string;
-  privateKey: KeyObject;
-  put(item: { seq: number; v: Buffer | string; salt?: string; cas?: number }): {
-    key: string; seq: number; v: string; sig: string; salt?: string; cas?: number;
-  };
-}
-
-export function createSigner(): Signer {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const der = publicKey.export({ format: 'der', type: 'spki' });
-  const key = der.subarray(der.length - 32).toString('hex');
-  return {
-    key,
-    privateKey,
-    put({ seq, v, salt, cas }) {
-      const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-      const sig = sign(null, bep44SignBuffer({ ...(salt !== undefined ? { salt } : {}), seq, v: bytes }), privateKey);
-      return {
-        key, seq, v: bytes.toString('base64'), sig: sig.toString('hex'),
-        ...(salt !== undefined ? { salt } : {}), ...(cas !== undefined ? { cas } : {}),
-      };
-    },
-  };
 }
 
 export const otherNetworkInfohash = (name: string): string => networkInfohash(name);

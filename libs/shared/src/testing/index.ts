@@ -15,6 +15,7 @@ export { startNatsServer, startRedisServer, type TestServer } from './servers.js
 export { waitFor, type WaitForOptions } from './wait.js';
 export { deleteRedisKeys } from './redis-keys.js';
 export { inProcessBackends, machineBackends, type TestBackends } from './backends.js';
+export { createBep44Signer, type Bep44Signer, type SignedBep44Item } from './bep44-signer.js';
 export { SseClient, type SseEvent, type SseOpenOptions, type SseRefusal } from './sse-client.js';
 
 import { randomBytes } from 'node:crypto';

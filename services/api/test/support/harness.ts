@@ -1,11 +1,9 @@
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
   createLogger, createMetrics, launch, parseConfig, solveProof,
   type Bus, type Launched, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService } from '@mesh/dht';
 import { apiNodeSpec, type ApiServiceOptions } from '../../src/index.js';
-import { bep44SignBuffer } from '@mesh/shared';
 
 /**
  * API instances in one test process, each launched as its `main.ts` would
@@ -150,29 +148,6 @@ export async function paid(url: string, method: string, path: string, work: numb
   const bytes = body === undefined ? new Uint8Array(0) : Buffer.from(body, 'utf8');
   const pow = await proof(url, method, path.split('?')[0] ?? path, work, bytes);
   return call(url, method, path, { pow, ...(body !== undefined ? { body } : {}) });
-}
-
-/** An ed25519 BEP44 signer. */
-export interface Signer {
-  key: string;
-  item(opts: { seq: number; v: string | Buffer; salt?: string; cas?: number }): Record<string, unknown>;
-}
-
-export function createSigner(): Signer {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const der = publicKey.export({ format: 'der', type: 'spki' });
-  const key = der.subarray(der.length - 32).toString('hex');
-  return {
-    key,
-    item({ seq, v, salt, cas }) {
-      const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-      const sig = sign(null, bep44SignBuffer({ ...(salt !== undefined ? { salt } : {}), seq, v: bytes }), privateKey as KeyObject);
-      return {
-        key, seq, v: bytes.toString('base64'), sig: sig.toString('hex'),
-        ...(salt !== undefined ? { salt } : {}), ...(cas !== undefined ? { cas } : {}),
-      };
-    },
-  };
 }
 
 /** The value of the sample `name` whose labels include `labels`, from Prometheus text. */

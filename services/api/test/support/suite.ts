@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   BusError, bodyHash, issueToken, meetsWork, proofHash, solveProof, type Bus,
 } from '@mesh/shared';
-import { waitFor } from '@mesh/shared/testing';
+import { createBep44Signer, waitFor } from '@mesh/shared/testing';
 import { bep44Target } from '@mesh/shared';
 import {
-  TEST_ENV, call, createSigner, getJson, nodeQuote, paid, proof, sample, startApi, startDht,
+  TEST_ENV, call, getJson, nodeQuote, paid, proof, sample, startApi, startDht,
   type ApiInstance, type Backends, type DhtFixture, type Wiring,
 } from './harness.js';
 
@@ -259,7 +259,7 @@ export function apiBehaviour(wiring: Wiring): void {
 
     describe('BEP44 through the dht service', () => {
       test('put then get (through the other instance), with and without salt', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         const item = s.item({ seq: 1, v: 'hello mesh' });
         const put = await paid(a.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(item));
         expect(put.status).toBe(200);
@@ -284,7 +284,7 @@ export function apiBehaviour(wiring: Wiring): void {
       });
 
       test('a seq that is not newer, or a cas that does not match: 409 seq_conflict', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         expect((await paid(a.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(s.item({ seq: 5, v: 'five' })))).status).toBe(200);
         const older = await paid(a.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(s.item({ seq: 3, v: 'three' })));
         expect(older.status).toBe(409);
@@ -294,7 +294,7 @@ export function apiBehaviour(wiring: Wiring): void {
       });
 
       test('gets are cached per instance; a put refreshes its own instance', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         expect((await paid(a.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(s.item({ seq: 1, v: 'one' })))).status).toBe(200);
         expect((await paid(b.url, 'GET', `/dht-get?key=${s.key}`, BASE)).body['seq']).toBe(1);
         expect((await paid(a.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(s.item({ seq: 2, v: 'two' })))).status).toBe(200);
@@ -305,18 +305,18 @@ export function apiBehaviour(wiring: Wiring): void {
       });
 
       test('the signature is checked before payment or the DHT: 400 bad_signature', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         const item = s.item({ seq: 1, v: 'signed' });
         const forged = { ...item, v: Buffer.from('changed').toString('base64') };
         const r = await call(a.url, 'POST', '/dht-put', { body: JSON.stringify(forged) });
         expect(r.status).toBe(400);
         expect(r.body['error']).toBe('bad_signature');
-        const otherKey = { ...item, key: createSigner().key };
+        const otherKey = { ...item, key: createBep44Signer().key };
         expect((await call(a.url, 'POST', '/dht-put', { body: JSON.stringify(otherKey) })).body['error']).toBe('bad_signature');
       });
 
       test('malformed puts and gets: 400 bad_request (or 413 / 415), never 5xx', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         const good = s.item({ seq: 1, v: 'x' });
         const bodies: Array<[string, number]> = [
           ['not json', 400],
@@ -348,7 +348,7 @@ export function apiBehaviour(wiring: Wiring): void {
       });
 
       test('gets and puts are priced: 402 with the endpoint price', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         const get = await call(a.url, 'GET', `/dht-get?key=${s.key}`);
         expect([get.status, get.body['error'], get.body['work']]).toEqual([402, 'pow_required', BASE]);
         const put = await call(a.url, 'POST', '/dht-put', { body: JSON.stringify(s.item({ seq: 1, v: 'x' })) });
@@ -413,7 +413,7 @@ export function apiBehaviour(wiring: Wiring): void {
             expect([r.status, r.body['error']]).toEqual([status, error]);
           });
         }
-        const s = createSigner();
+        const s = createBep44Signer();
         await withResponder('dht.put', () => ({ ok: false, error: 'seq_conflict' }), async () => {
           const r = await paid(api.url, 'POST', '/dht-put', PUT_WORK, JSON.stringify(s.item({ seq: 1, v: 'x' })));
           expect([r.status, r.body['error']]).toEqual([409, 'seq_conflict']);
@@ -421,9 +421,9 @@ export function apiBehaviour(wiring: Wiring): void {
       });
 
       test('a malformed or forged reply is never passed on: 503', async () => {
-        const s = createSigner();
+        const s = createBep44Signer();
         const forged = { ...s.item({ seq: 1, v: 'real' }), v: Buffer.from('fake').toString('base64'), salt: '' };
-        const otherItem = { ...createSigner().item({ seq: 1, v: 'other' }), salt: '' };
+        const otherItem = { ...createBep44Signer().item({ seq: 1, v: 'other' }), salt: '' };
         const replies: unknown[] = [
           'not json', '[]', { ok: true }, { ok: false, error: 'internal_panic' },
           { ok: true, item: forged }, { ok: true, item: otherItem }, new BusError('remote', 'boom'),
