@@ -98,12 +98,14 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
     d.metrics.streamsOpen.inc();
     const subscribed = d.fanout.retain(hash);
     stream.write(frameRetry(d.room.retryMs));
+    // The price event is the client's sign that it is live: sent only once the
+    // broker routes the room here, so a post made right after it is not missed.
+    await subscribed;
+    if (stream.isClosed) return;
     stream.write(framePrice(quote));
     if (resumeAfter === null) return;
 
     try {
-      await subscribed;
-      if (stream.isClosed) return;
       const entries = await d.history.after(hash, resumeAfter);
       for (const e of entries) {
         if (stream.isClosed) return;
