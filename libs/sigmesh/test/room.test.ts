@@ -13,7 +13,9 @@ const nodes: FakeNode[] = [];
 const meshes: Mesh[] = [];
 
 function mesh(): Mesh {
-  const m = createMesh({ seeds: [nodes[0]!.url], appId: 'test-app', storage: memoryStorage(), solver, k: 2 });
+  // Every fake node is a seed: the failover test closes one of them (whichever
+  // rendezvous picked), and later tests must not depend on which.
+  const m = createMesh({ seeds: nodes.map((n) => n.url), appId: 'test-app', storage: memoryStorage(), solver, k: 2 });
   meshes.push(m);
   return m;
 }
