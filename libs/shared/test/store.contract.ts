@@ -120,10 +120,18 @@ export function storeContract(
 
     const hist = { maxLen: 1000, maxAgeMs: 60_000 };
 
-    test('append returns strictly increasing <ms>-<seq> ids; readAfter is exclusive, limited, oldest first', async () => {
+    test('append returns strictly increasing <ms>-<seq> ids chained by prev; readAfter is exclusive, limited, oldest first', async () => {
       const st = await one();
+      expect(await st.lastId('log.a')).toBeNull();
       const ids: string[] = [];
-      for (let i = 0; i < 10; i++) ids.push(await st.append('log.a', `m${i}`, hist));
+      const prevs: (string | null)[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await st.append('log.a', `m${i}`, hist);
+        ids.push(r.id);
+        prevs.push(r.prev);
+      }
+      expect(prevs).toEqual([null, ...ids.slice(0, -1)]);
+      expect(await st.lastId('log.a')).toBe(ids[9]);
       for (const id of ids) expect(id).toMatch(LOG_ID);
       for (let i = 1; i < ids.length; i++) expect(compareLogIds(ids[i - 1] ?? '', ids[i] ?? '')).toBeLessThan(0);
 
@@ -146,13 +154,17 @@ export function storeContract(
       await expect(st.readAfter('log.bad', 'nope', 10)).rejects.toBeInstanceOf(StoreError);
     });
 
-    test('ids stay strictly increasing across two clients appending concurrently', async () => {
+    test('ids stay strictly increasing, and each prev names the entry before, across two clients appending concurrently', async () => {
       const a = await one();
       const b = await store();
-      const ids = await Promise.all(
+      const results = await Promise.all(
         Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).append('log.two', `c${i}`, hist)),
       );
+      const ids = results.map((r) => r.id);
       expect(new Set(ids).size).toBe(100);
+      // The append order is the id order, and prev always names the entry just before.
+      const byId = [...results].sort((x, y) => compareLogIds(x.id, y.id));
+      expect(byId.map((r) => r.prev)).toEqual([null, ...byId.slice(0, -1).map((r) => r.id)]);
       const entries = await a.readAfter('log.two', null, 1000);
       expect(entries).toHaveLength(100);
       for (let i = 1; i < entries.length; i++) {
@@ -180,10 +192,12 @@ export function storeContract(
 
     test('a log expires after maxAgeMs without appends; ids still increase when it comes back', async () => {
       const st = await one();
-      const first = await st.append('log.exp', 'x', { maxLen: 10, maxAgeMs: 200 });
+      const { id: first } = await st.append('log.exp', 'x', { maxLen: 10, maxAgeMs: 200 });
       await waitFor(async () => (await st.readAfter('log.exp', null, 10)).length === 0, { timeoutMs: 3000, message: 'log expired' });
+      expect(await st.lastId('log.exp')).toBeNull();
       const next = await st.append('log.exp', 'y', { maxLen: 10, maxAgeMs: 200 });
-      expect(compareLogIds(first, next)).toBeLessThan(0);
+      expect(compareLogIds(first, next.id)).toBeLessThan(0);
+      expect(next.prev).toBeNull();
     });
 
     test('touch, seenSince (most recent first, limited), size, forget, forgetBefore', async () => {

@@ -12,11 +12,11 @@ describe('memory store: clock and bounds (injected clock)', () => {
     let t = 1000;
     const s = createMemoryStore({ now: () => t });
     const opt = { maxLen: 100, maxAgeMs: 60_000 };
-    const ids = [await s.append('l', 'a', opt), await s.append('l', 'b', opt)];
+    const ids = [(await s.append('l', 'a', opt)).id, (await s.append('l', 'b', opt)).id];
     t = 900;
-    ids.push(await s.append('l', 'c', opt));
+    ids.push((await s.append('l', 'c', opt)).id);
     t = 1001;
-    ids.push(await s.append('l', 'd', opt));
+    ids.push((await s.append('l', 'd', opt)).id);
     expect(ids).toEqual(['1000-0', '1000-1', '1000-2', '1001-0']);
     await s.close();
   });

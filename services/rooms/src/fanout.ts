@@ -1,13 +1,15 @@
-import { LOG_ID, type Bus, type Logger, type Subscription } from '@mesh/shared';
+import { LOG_ID, compareLogIds, type Bus, type LogEntry, type Logger, type Subscription } from '@mesh/shared';
 import { roomSubject } from './hash.js';
 
 /**
- * What travels on `rooms.<hash>`: the history id, the body, the accept time
- * (ms) and the room's node-wide message count in the window with this one
- * (`m`), so every worker prices the room without asking the store.
+ * What travels on `rooms.<hash>`: the history id, the id of the entry before
+ * it in the room's history (`prev`, null for the first), the body, the accept
+ * time (ms) and the room's node-wide message count in the window with this
+ * one (`m`), so every worker prices the room without asking the store.
  */
 export interface WireMessage {
   id: string;
+  prev?: string | null;
   data: string;
   at: number;
   m?: number;
@@ -26,19 +28,33 @@ export function decodeWireMessage(bytes: Uint8Array, maxDataLength: number): Wir
     return undefined;
   }
   if (typeof v !== 'object' || v === null) return undefined;
-  const { id, data, at, m } = v as Record<string, unknown>;
+  const { id, prev, data, at, m } = v as Record<string, unknown>;
   if (typeof id !== 'string' || !LOG_ID.test(id)) return undefined;
   if (typeof data !== 'string' || data.length > maxDataLength) return undefined;
   if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
-  if (m === undefined) return { id, data, at };
-  if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0) return undefined;
-  return { id, data, at, m };
+  if (prev !== undefined && prev !== null && (typeof prev !== 'string' || !LOG_ID.test(prev))) return undefined;
+  if (m !== undefined && (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0)) return undefined;
+  return {
+    id, data, at,
+    ...(prev !== undefined ? { prev } : {}),
+    ...(m !== undefined ? { m } : {}),
+  };
+}
+
+/** Where the worker stands in one room: the last id it delivered, and what waits behind a gap fill. */
+interface Cursor {
+  /** Null until the anchor is read: nothing older than the anchor is owed to this worker's streams. */
+  last: string | null;
+  /** True while the anchor or a gap is being read from history: arrivals queue meanwhile. */
+  busy: boolean;
+  queue: WireMessage[];
 }
 
 interface Entry {
   refs: number;
   sub: Subscription;
-  /** Resolves once the broker has the subscription (a round trip after SUB). */
+  cursor: Cursor;
+  /** Resolves once the broker routes the subject to us and the cursor is anchored. */
   ready: Promise<void>;
 }
 
@@ -56,17 +72,79 @@ export interface Fanout {
   readonly subscriptions: number;
 }
 
+/** Most queued arrivals per room while a gap is read (beyond: delivered as they come). */
+const MAX_QUEUE = 1000;
+
 /**
- * Bus subscriptions per room hash with a reference count: a worker listens to
- * a room exactly while it has local subscribers of it.
+ * Bus subscriptions per room hash with a reference count (a worker listens to
+ * a room exactly while it has local subscribers of it), delivering each
+ * room's messages in history order. NATS orders messages per publisher only:
+ * a post accepted by one worker can arrive after a later post accepted by
+ * another. Each message names the entry before it (`prev`); when that is not
+ * the last one delivered here, the missing entries are read from history and
+ * delivered first, and the overtaken copy is dropped when it comes.
  */
 export function createFanout(opts: {
   bus: Bus;
   log: Logger;
   maxDataLength: number;
+  history: {
+    lastId(hash: string): Promise<string | null>;
+    after(hash: string, afterId: string | null): Promise<LogEntry[]>;
+  };
   onMessage(hash: string, msg: WireMessage): void;
 }): Fanout {
   const entries = new Map<string, Entry>();
+
+  function deliver(hash: string, c: Cursor, msg: WireMessage): void {
+    c.last = msg.id;
+    opts.onMessage(hash, msg);
+  }
+
+  /** Whether `msg` follows what was delivered, or the room's history must be read first. */
+  function hasGap(c: Cursor, msg: WireMessage): boolean {
+    if (c.last === null || msg.prev === undefined || msg.prev === null) return false;
+    return msg.prev !== c.last && compareLogIds(msg.prev, c.last) > 0;
+  }
+
+  async function fill(hash: string, c: Cursor, msg: WireMessage): Promise<void> {
+    try {
+      const missing = await opts.history.after(hash, c.last);
+      for (const e of missing) {
+        if (c.last !== null && compareLogIds(e.id, c.last) <= 0) continue;
+        if (compareLogIds(e.id, msg.id) >= 0) break;
+        deliver(hash, c, { id: e.id, data: e.data, at: msg.at });
+      }
+    } catch (err) {
+      opts.log.warn({ err, hash }, 'room history unavailable; a message overtaken on the bus is delivered as it comes');
+    }
+    if (c.last === null || compareLogIds(msg.id, c.last) > 0) deliver(hash, c, msg);
+  }
+
+  /** Handles arrivals in order, one gap fill at a time. */
+  async function drain(hash: string, c: Cursor): Promise<void> {
+    c.busy = true;
+    try {
+      while (c.queue.length > 0 && entries.get(hash)?.cursor === c) {
+        const msg = c.queue.shift() as WireMessage;
+        if (c.last !== null && compareLogIds(msg.id, c.last) <= 0) continue; // overtaken copy, already delivered
+        if (hasGap(c, msg)) await fill(hash, c, msg);
+        else deliver(hash, c, msg);
+      }
+    } finally {
+      c.busy = false;
+    }
+  }
+
+  function arrive(hash: string, c: Cursor, msg: WireMessage): void {
+    if (c.queue.length >= MAX_QUEUE) {
+      opts.log.warn({ hash }, 'room sequencing queue full; delivering out of order');
+      deliver(hash, c, msg);
+      return;
+    }
+    c.queue.push(msg);
+    if (!c.busy) void drain(hash, c);
+  }
 
   return {
     retain(hash) {
@@ -75,18 +153,27 @@ export function createFanout(opts: {
         existing.refs++;
         return existing.ready;
       }
+      // Busy until anchored: what arrives before the anchor waits in the queue.
+      const cursor: Cursor = { last: null, busy: true, queue: [] };
       const sub = opts.bus.subscribe(roomSubject(hash), (bytes) => {
         const msg = decodeWireMessage(bytes, opts.maxDataLength);
         if (msg === undefined) {
           opts.log.warn({ hash }, 'malformed room message on the bus; ignored');
           return;
         }
-        opts.onMessage(hash, msg);
+        arrive(hash, cursor, msg);
       });
-      const ready = opts.bus.ping(2000).then((ok) => {
-        if (!ok) opts.log.warn({ hash }, 'bus did not confirm the room subscription; live messages may be late');
-      });
-      entries.set(hash, { refs: 1, sub, ready });
+      const ready = (async () => {
+        if (!(await opts.bus.ping(2000))) {
+          opts.log.warn({ hash }, 'bus did not confirm the room subscription; live messages may be late');
+        }
+        // Entries up to the anchor were appended before this worker listened:
+        // owed to no live stream here (a resume reads them from history).
+        cursor.last = await opts.history.lastId(hash).catch(() => null);
+        cursor.busy = false;
+        if (cursor.queue.length > 0) void drain(hash, cursor);
+      })();
+      entries.set(hash, { refs: 1, sub, cursor, ready });
       return ready;
     },
 
@@ -95,11 +182,15 @@ export function createFanout(opts: {
       if (e === undefined) return;
       if (--e.refs > 0) return;
       e.sub.unsubscribe();
+      e.cursor.queue = [];
       entries.delete(hash);
     },
 
     clear() {
-      for (const e of entries.values()) e.sub.unsubscribe();
+      for (const e of entries.values()) {
+        e.sub.unsubscribe();
+        e.cursor.queue = [];
+      }
       entries.clear();
     },
 

@@ -1,9 +1,11 @@
-import type { LogEntry, RoomConfig, Store } from '@mesh/shared';
+import type { AppendResult, LogEntry, RoomConfig, Store } from '@mesh/shared';
 import { roomHistoryKey } from './hash.js';
 
 export interface RoomHistory {
-  /** Appends an accepted message; resolves to its id `<ms>-<seq>`. */
-  append(hash: string, data: string): Promise<string>;
+  /** Appends an accepted message; resolves to its id `<ms>-<seq>` and the id before it. */
+  append(hash: string, data: string): Promise<AppendResult>;
+  /** The newest held id, or null. */
+  lastId(hash: string): Promise<string | null>;
   /** Every held message after `afterId` (all held when null), oldest first. */
   after(hash: string, afterId: string | null): Promise<LogEntry[]>;
 }
@@ -19,6 +21,7 @@ export function createRoomHistory(store: Store, room: Pick<RoomConfig, 'historyM
   const limits = { maxLen: room.historyMax, maxAgeMs: room.historySeconds * 1000 };
   return {
     append: (hash, data) => store.append(roomHistoryKey(hash), data, limits),
+    lastId: (hash) => store.lastId(roomHistoryKey(hash)),
 
     async after(hash, afterId) {
       const out: LogEntry[] = [];

@@ -37,8 +37,8 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
     });
 
     const at = Date.now();
-    const [m, id] = await orUnavailable(Promise.all([d.price.count(hash), d.history.append(hash, text)]));
-    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, data: text, at, m }));
+    const [m, { id, prev }] = await orUnavailable(Promise.all([d.price.count(hash), d.history.append(hash, text)]));
+    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m }));
     d.metrics.accepted.inc();
     ctx.status = 202;
     ctx.body = { id };

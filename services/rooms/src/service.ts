@@ -66,7 +66,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
   });
 
   const fanout = createFanout({
-    bus, log,
+    bus, log, history,
     maxDataLength: room.maxBodyBytes,
     onMessage(hash, msg) {
       const streams = registry.room(hash);

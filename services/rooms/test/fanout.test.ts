@@ -1,7 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
-import { createLocalBroker, createLocalBus, createLogger } from '@mesh/shared';
+import { createLocalBroker, createLocalBus, createLogger, createMemoryStore } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
 import { createFanout, decodeWireMessage, encodeWireMessage, type WireMessage } from '../src/fanout.js';
+import { createRoomHistory } from '../src/history.js';
+
+const history = () => createRoomHistory(createMemoryStore(), { historyMax: 100, historySeconds: 120 });
 
 const log = createLogger({ level: 'silent', service: 'test' });
 const HASH = 'b'.repeat(40);
@@ -11,7 +14,7 @@ describe('fan-out', () => {
     const broker = createLocalBroker();
     const bus = createLocalBus({ broker });
     const got: WireMessage[] = [];
-    const f = createFanout({ bus, log, maxDataLength: 1024, onMessage: (_h, m) => got.push(m) });
+    const f = createFanout({ bus, log, history: history(), maxDataLength: 1024, onMessage: (_h, m) => got.push(m) });
     await f.retain(HASH);
     await f.retain(HASH);
     expect(broker.subscriptionCount).toBe(1);
@@ -27,6 +30,36 @@ describe('fan-out', () => {
     await publisher.close();
   });
 
+  test('a message overtaken on the bus is delivered first, from history; its late copy is dropped', async () => {
+    const broker = createLocalBroker();
+    const bus = createLocalBus({ broker });
+    const publisher = createLocalBus({ broker });
+    const h = history();
+    const got: string[] = [];
+    const f = createFanout({ bus, log, history: h, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+    await h.append(HASH, 'before the subscription');
+    await f.retain(HASH);
+    const wire = async (data: string) => {
+      const { id, prev } = await h.append(HASH, data);
+      return encodeWireMessage({ id, prev, data, at: Date.now() });
+    };
+    const [w, x, y] = [await wire('W'), await wire('X'), await wire('Y')];
+    // X (accepted on another worker) arrives before W: W is read from history first.
+    publisher.publish(`rooms.${HASH}`, x);
+    publisher.publish(`rooms.${HASH}`, w);
+    publisher.publish(`rooms.${HASH}`, y);
+    await waitFor(() => got.length >= 3, { message: 'three messages' });
+    // Then the late copy of W comes again: nothing more is delivered.
+    publisher.publish(`rooms.${HASH}`, w);
+    const after = await wire('Z');
+    publisher.publish(`rooms.${HASH}`, after);
+    await waitFor(() => got.includes('Z'), { message: 'Z' });
+    expect(got).toEqual(['W', 'X', 'Y', 'Z']);
+    f.clear();
+    await bus.close();
+    await publisher.close();
+  });
+
   test('bus payloads are checked before use', () => {
     const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', data: 'x', at: 5 });
@@ -38,5 +71,8 @@ describe('fan-out', () => {
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: -1 }), 10)).toBeUndefined();
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: 1.5 }), 10)).toBeUndefined();
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, m: '7' }), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', prev: '12-2', data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', prev: '12-2', data: 'x', at: 5 });
+    expect(decodeWireMessage(enc({ id: '12-3', prev: null, data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', prev: null, data: 'x', at: 5 });
+    expect(decodeWireMessage(enc({ id: '12-3', prev: 'x\nid: 9', data: 'x', at: 5 }), 10)).toBeUndefined();
   });
 });

@@ -169,14 +169,17 @@ export function createMemoryStore(opts: { prefix?: string; now?: () => number; b
         l.lastSeq++;
       }
       const id = `${l.lastMs}-${l.lastSeq}`;
+      const prev = l.entries[l.entries.length - 1]?.id ?? null;
       l.entries.push({ id, data });
       const minMs = now - maxAgeMs;
       let drop = Math.max(0, l.entries.length - Math.max(0, maxLen));
       while (drop < l.entries.length && Number((l.entries[drop]?.id ?? '').split('-')[0]) < minMs) drop++;
       if (drop > 0) l.entries.splice(0, drop);
       l.expiresAt = now + maxAgeMs;
-      return id;
+      return { id, prev };
     }),
+
+    lastId: (log) => op(() => live(b.logs, k(log), b.now())?.entries.at(-1)?.id ?? null),
 
     readAfter: (log, afterId, limit) => op(() => {
       if (afterId !== null && !LOG_ID.test(afterId)) throw new StoreError(`invalid log id: ${afterId.slice(0, 40)}`);

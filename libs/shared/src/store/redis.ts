@@ -40,12 +40,14 @@ return redis.call('ZCARD', KEYS[1])`);
 const COUNT = lua(`${SERVER_NOW}
 return redis.call('ZCOUNT', KEYS[1], string.format('(%d', now - tonumber(ARGV[1])), '+inf')`);
 
-/** KEYS[1] stream; ARGV maxLen, maxAgeMs, data. Returns the new id. */
-const APPEND = lua(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'd', ARGV[3])
+/** KEYS[1] stream; ARGV maxLen, maxAgeMs, data. Returns {new id, previous id} ({new id} for the first). */
+const APPEND = lua(`local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'd', ARGV[3])
 ${SERVER_NOW}
 redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[2])))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return id`);
+if last[1] then return {id, last[1][1]} end
+return {id}`);
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -166,9 +168,15 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
     count: (key, o) => run('count', async (r) => Number(await script(r, COUNT, [k(key)], [o?.windowMs ?? DEFAULT_WINDOW_MS]))),
 
     append: (log, data, { maxLen, maxAgeMs }) => run('append', async (r) => {
-      const id = await script(r, APPEND, [k(log)], [Math.max(1, Math.floor(maxLen)), Math.max(1, Math.floor(maxAgeMs)), data]);
+      const reply = await script(r, APPEND, [k(log)], [Math.max(1, Math.floor(maxLen)), Math.max(1, Math.floor(maxAgeMs)), data]);
+      const [id, prev] = Array.isArray(reply) ? reply : [];
       if (typeof id !== 'string') throw new Error('XADD returned no id');
-      return id;
+      return { id, prev: typeof prev === 'string' ? prev : null };
+    }),
+
+    lastId: (log) => run('lastId', async (r) => {
+      const rows = await r.xrevrange(k(log), '+', '-', 'COUNT', 1);
+      return rows[0]?.[0] ?? null;
     }),
 
     readAfter: (log, afterId, limit) => run('readAfter', async (r) => {

@@ -33,11 +33,16 @@ export interface Store {
   // --- per-room append-only history --------------------------------------
   /**
    * Appends `data` and returns its id `<ms>-<seq>`, strictly greater than
-   * every earlier id of that log, across all instances. Keeps at most
-   * `maxLen` entries and drops entries older than `maxAgeMs`; the log key
-   * itself expires after `maxAgeMs` without appends.
+   * every earlier id of that log, across all instances, and `prev`, the id
+   * of the entry it was appended after (null for the first of the log),
+   * read in the same atomic step: consecutive entries chain, so a reader of
+   * live copies can tell one went missing. Keeps at most `maxLen` entries
+   * and drops entries older than `maxAgeMs`; the log key itself expires
+   * after `maxAgeMs` without appends.
    */
-  append(log: string, data: string, opts: { maxLen: number; maxAgeMs: number }): Promise<string>;
+  append(log: string, data: string, opts: { maxLen: number; maxAgeMs: number }): Promise<AppendResult>;
+  /** The id of the newest held entry, or null. */
+  lastId(log: string): Promise<string | null>;
   /**
    * Entries with id strictly greater than `afterId` (all held entries when
    * `afterId` is null), oldest first, at most `limit`.
@@ -62,6 +67,11 @@ export interface Store {
   /** Round trip to the server; false instead of throwing. */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface AppendResult {
+  id: string;
+  prev: string | null;
 }
 
 export interface LogEntry {
