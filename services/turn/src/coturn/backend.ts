@@ -75,11 +75,13 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
         prometheus: supportsPrometheus(binary),
       }), { mode: 0o600 });
       // coturn block-buffers stdout into a pipe; stdbuf makes its log lines arrive as written.
-      const [command, args] = onPath('stdbuf')
-        ? ['stdbuf', ['-oL', '-eL', binary, '-c', file]] as const
-        : [binary, ['-c', file]] as const;
+      const server = onPath('stdbuf') ? ['stdbuf', '-oL', '-eL', binary, '-c', file] : [binary, '-c', file];
+      // setpriv (util-linux) makes the kernel kill coturn if this process dies
+      // without stopping it (SIGKILL, crash): no orphan keeps the TURN ports.
+      const [command, ...args] = onPath('setpriv') ? ['setpriv', '--pdeathsig', 'KILL', ...server] : server;
+      if (command === undefined) throw new Error('no coturn command');
       supervisor = createSupervisor({
-        command, args: [...args], log, onLine,
+        command, args, log, onLine,
         onSpawn: (restart) => {
           if (restart) {
             metrics.restarted();
@@ -113,7 +115,7 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
       workDir = undefined;
     },
     stats: () => ({ allocations: sessions.size, running: running && supervisor?.pid() !== undefined }),
-    /** The turnserver's pid (stdbuf execs into it): for tests and diagnostics. */
+    /** The turnserver's pid (setpriv and stdbuf exec into it): for tests and diagnostics. */
     pid: () => supervisor?.pid(),
   };
 }
