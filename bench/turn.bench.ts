@@ -9,13 +9,14 @@
  *
  * `--quick` sends fewer messages. Bounded: every run has a timeout.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { turnCredentials } from '@mesh/shared';
+import { stopChild } from './lib/spawn.js';
 
 const quick = process.argv.includes('--quick');
 // Quick (CI smoke) runs one size: each turnutils_uclient run takes ~5 s whatever its size.
@@ -65,17 +66,6 @@ async function waitForStun(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('close', () => {
-      clearTimeout(killer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 function ourService(backend: 'node-turn' | 'coturn'): Target {
   return {
@@ -93,10 +83,10 @@ function ourService(backend: 'node-turn' | 'coturn'): Target {
       });
       // A target that never answers must not outlive the run (it holds the relay ports).
       await waitForStun(port, 20_000).catch(async (err: unknown) => {
-        await stopChild(child);
+        await stopChild(child, 5000);
         throw err;
       });
-      return () => stopChild(child);
+      return () => stopChild(child, 5000);
     },
   };
 }
@@ -112,12 +102,12 @@ const bareCoturn: Target = {
       '--userdb', join(dir, 'db'), '--pidfile', join(dir, 'pid'), '--no-stdout-log',
     ], { stdio: 'ignore' });
     await waitForStun(port, 20_000).catch(async (err: unknown) => {
-      await stopChild(child);
+      await stopChild(child, 5000);
       rmSync(dir, { recursive: true, force: true });
       throw err;
     });
     return async () => {
-      await stopChild(child);
+      await stopChild(child, 5000);
       rmSync(dir, { recursive: true, force: true });
     };
   },
@@ -174,7 +164,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await stopChild(peer);
+    await stopChild(peer, 5000);
   }
   const bare = (n: number) => rows.find((r) => r.target === 'bare coturn' && r.sessions === n);
   console.log('target            sessions   sent  received  loss%   MB/s   x bare');

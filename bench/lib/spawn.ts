@@ -27,19 +27,24 @@ const alive = new Set<ChildProcess>();
 // A crashed bench never leaves servers behind.
 process.once('exit', () => { for (const c of alive) c.kill('SIGKILL'); });
 
-export function startServerProcess<T>(o: SpawnOptions<T>): Promise<ServerProcess<T>> {
-  const child = spawn(o.command, o.args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  alive.add(child);
-  child.once('exit', () => alive.delete(child));
-  const stop = (): Promise<void> => new Promise((resolve) => {
+/** SIGTERM, SIGKILL after `graceMs`; resolves once the child exited. Idempotent. */
+export function stopChild(child: ChildProcess, graceMs = 8000): Promise<void> {
+  return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const force = setTimeout(() => child.kill('SIGKILL'), 8000);
+    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', () => {
       clearTimeout(force);
       resolve();
     });
     child.kill('SIGTERM');
   });
+}
+
+export function startServerProcess<T>(o: SpawnOptions<T>): Promise<ServerProcess<T>> {
+  const child = spawn(o.command, o.args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  alive.add(child);
+  child.once('exit', () => alive.delete(child));
+  const stop = (): Promise<void> => stopChild(child);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
