@@ -1,5 +1,5 @@
-import { BusError, ProtocolError, type Bus, type ErrorCode, type Logger } from '@mesh/shared';
 import {
+  BusError, ProtocolError, type Bus, type ErrorCode, type Logger,
   DHT_GET_SUBJECT, DHT_PUT_SUBJECT, isBep44Key, isBep44Salt, isBep44Seq, verifyBep44,
   type Bep44GetRequest, type Bep44Item, type Bep44PutRequest, type DhtGetError, type DhtPutError,
 } from '@mesh/shared';

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { ProtocolError, getClientIp, readBody, readJson, type NodeRuntime } from '@mesh/shared';
 import {
+  ProtocolError, getClientIp, readBody, readJson, type NodeRuntime,
   parseBep44GetRequest, parseBep44PutRequest, verifyBep44,
   type Bep44GetRequest, type Bep44Item,
 } from '@mesh/shared';

@@ -1,7 +1,6 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
-import type { Bep44Item } from '@mesh/shared';
+import type { Bep44Item, NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
 import { createDhtClient } from './dht-client.js';
 import { createDemoRoutes, locateDemoBundle } from './demo.js';
 import { createDhtRoutes } from './dht-routes.js';
