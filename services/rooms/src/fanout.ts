@@ -43,7 +43,12 @@ export function decodeWireMessage(bytes: Uint8Array, maxDataLength: number): Wir
 
 /** Where the worker stands in one room: the last id it delivered, and what waits behind a gap fill. */
 interface Cursor {
-  /** Null until the anchor is read: nothing older than the anchor is owed to this worker's streams. */
+  /**
+   * The last id delivered here, starting at the anchor (EMPTY_ROOM when the
+   * room had no history then): nothing older is owed to this worker's
+   * streams. Null while no anchor is known (not yet read, or the store failed):
+   * then gaps cannot be seen and messages are delivered as they come.
+   */
   last: string | null;
   /** True while the anchor or a gap is being read from history: arrivals queue meanwhile. */
   busy: boolean;
@@ -71,6 +76,14 @@ export interface Fanout {
   clear(): void;
   readonly subscriptions: number;
 }
+
+/**
+ * The anchor of a room with no history when this worker subscribed: below
+ * every real id, so the room's first messages are sequenced like any other
+ * (without it, a second post overtaking the first on the bus was delivered
+ * and the first then dropped as an old copy).
+ */
+const EMPTY_ROOM = '0-0';
 
 /** Most queued arrivals per room while a gap is read (beyond: delivered as they come). */
 const MAX_QUEUE = 1000;
@@ -169,7 +182,7 @@ export function createFanout(opts: {
         }
         // Entries up to the anchor were appended before this worker listened:
         // owed to no live stream here (a resume reads them from history).
-        cursor.last = await opts.history.lastId(hash).catch(() => null);
+        cursor.last = await opts.history.lastId(hash).then((id) => id ?? EMPTY_ROOM, () => null);
         cursor.busy = false;
         if (cursor.queue.length > 0) void drain(hash, cursor);
       })();

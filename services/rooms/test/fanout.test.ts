@@ -60,6 +60,29 @@ describe('fan-out', () => {
     await publisher.close();
   });
 
+  test('in a room with no history yet, a second post overtaking the first on the bus loses neither', async () => {
+    const broker = createLocalBroker();
+    const bus = createLocalBus({ broker });
+    const publisher = createLocalBus({ broker });
+    const h = history();
+    const got: string[] = [];
+    const f = createFanout({ bus, log, history: h, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+    await f.retain(HASH);
+    const first = await h.append(HASH, 'first');
+    const second = await h.append(HASH, 'second');
+    expect(first.prev).toBeNull();
+    // Two workers accepted one post each; the second one's copy arrives first.
+    publisher.publish(`rooms.${HASH}`, encodeWireMessage({ ...second, data: 'second', at: Date.now() }));
+    publisher.publish(`rooms.${HASH}`, encodeWireMessage({ ...first, data: 'first', at: Date.now() }));
+    const third = await h.append(HASH, 'third');
+    publisher.publish(`rooms.${HASH}`, encodeWireMessage({ ...third, data: 'third', at: Date.now() }));
+    await waitFor(() => got.includes('third'), { message: 'third' });
+    expect(got).toEqual(['first', 'second', 'third']);
+    f.clear();
+    await bus.close();
+    await publisher.close();
+  });
+
   test('bus payloads are checked before use', () => {
     const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', data: 'x', at: 5 });
