@@ -133,9 +133,12 @@ async function fanout(workers: Worker[], n: number): Promise<FanoutRow> {
   const latencies: number[] = [];
   let received = 0;
   let lastReceive = 0;
+  // Posts are `<index> <sent at ms>`; other data lines (the price event) are not deliveries.
   const onData = (data: string): void => {
+    const m = /^\d+ (\d+\.\d+)$/.exec(data);
+    if (m?.[1] === undefined) return;
     const now = wallMs();
-    latencies.push(now - Number(data));
+    latencies.push(now - Number(m[1]));
     received++;
     lastReceive = now;
   };
@@ -148,7 +151,7 @@ async function fanout(workers: Worker[], n: number): Promise<FanoutRow> {
   const poster = async (): Promise<void> => {
     while (next < MESSAGES) {
       const i = next++;
-      await post(workers[i % workers.length]?.port ?? 0, hash, tok, wallMs().toFixed(3));
+      await post(workers[i % workers.length]?.port ?? 0, hash, tok, `${i} ${wallMs().toFixed(3)}`);
     }
   };
   await Promise.all(Array.from({ length: POST_CONCURRENCY }, poster));

@@ -2,21 +2,27 @@ import { connect, type Socket } from 'node:net';
 
 /**
  * An SSE stream over a raw socket, as a cheap client: HTTP/1.0, so the body
- * comes unchunked and `data:` lines can be read straight off the wire.
- * Resolves once the 200 headers are in; `onData` gets each `data:` line's
- * value (none when omitted: the stream is only held open).
+ * comes unchunked and lines can be read straight off the wire. Resolves at
+ * the first `event: price`, which PROTOCOL.md makes the sign that the stream
+ * is live (a post made earlier may not reach it); `onData` gets the `data:`
+ * value of each message event, not of price events (none when omitted: the
+ * stream is only held open).
  */
 export function openStream(port: number, path: string, onData?: (data: string) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, '127.0.0.1');
     let buf = '';
     let headersDone = false;
+    let live = false;
+    let event = '';
     sock.setEncoding('utf8');
     sock.once('error', reject);
+    sock.once('close', () => { if (!live) reject(new Error(`stream closed before it was live: ${path}`)); });
     sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n`));
     sock.on('data', (chunk: string) => {
+      if (live && onData === undefined) return;
+      buf += chunk;
       if (!headersDone) {
-        buf += chunk;
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
         if (!buf.startsWith('HTTP/1.1 200')) {
@@ -26,18 +32,23 @@ export function openStream(port: number, path: string, onData?: (data: string) =
         }
         headersDone = true;
         buf = buf.slice(end + 4);
-        resolve(sock);
-        if (onData === undefined) {
-          buf = '';
-          return;
-        }
-      } else if (onData === undefined) return;
-      else buf += chunk;
+      }
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.startsWith('data: ')) onData(line.slice(6));
+        if (line === '') event = '';
+        else if (line.startsWith('event: ')) {
+          event = line.slice(7);
+          if (event === 'price' && !live) {
+            live = true;
+            resolve(sock);
+            if (onData === undefined) {
+              buf = '';
+              return;
+            }
+          }
+        } else if (line.startsWith('data: ') && event === '') onData?.(line.slice(6));
       }
     });
   });
