@@ -53,6 +53,13 @@ interface Cursor {
   /** True while the anchor or a gap is being read from history: arrivals queue meanwhile. */
   busy: boolean;
   queue: WireMessage[];
+  /** Arrivals were dropped on a full queue: read history up to its end once the queue is empty. */
+  resync: boolean;
+  /**
+   * Ids a failed gap fill skipped over (after < id < before): their bus copies
+   * are still delivered when they come, late, instead of being dropped as old.
+   */
+  owed: { after: string; before: string } | null;
 }
 
 interface Entry {
@@ -85,7 +92,7 @@ export interface Fanout {
  */
 const EMPTY_ROOM = '0-0';
 
-/** Most queued arrivals per room while a gap is read (beyond: delivered as they come). */
+/** Most queued arrivals per room while a gap is read (beyond: dropped, then read back from history). */
 const MAX_QUEUE = 1000;
 
 /**
@@ -121,27 +128,51 @@ export function createFanout(opts: {
   }
 
   async function fill(hash: string, c: Cursor, msg: WireMessage): Promise<void> {
+    const from = c.last;
     try {
-      const missing = await opts.history.after(hash, c.last);
-      for (const e of missing) {
-        if (c.last !== null && compareLogIds(e.id, c.last) <= 0) continue;
+      for (const e of await opts.history.after(hash, from)) {
+        if (from !== null && compareLogIds(e.id, from) <= 0) continue;
         if (compareLogIds(e.id, msg.id) >= 0) break;
         deliver(hash, c, { id: e.id, data: e.data, at: msg.at });
       }
     } catch (err) {
-      opts.log.warn({ err, hash }, 'room history unavailable; a message overtaken on the bus is delivered as it comes');
+      opts.log.warn({ err, hash }, 'room history unavailable; a message overtaken on the bus is delivered when it comes');
+      if (from !== null) c.owed = { after: from, before: msg.id };
     }
     if (c.last === null || compareLogIds(msg.id, c.last) > 0) deliver(hash, c, msg);
   }
 
-  /** Handles arrivals in order, one gap fill at a time. */
+  /** After dropped arrivals: everything history holds past the last delivered id. */
+  async function catchUp(hash: string, c: Cursor): Promise<void> {
+    const from = c.last;
+    if (from === null) return; // no anchor: history cannot tell what is owed
+    try {
+      for (const e of await opts.history.after(hash, from)) {
+        if (compareLogIds(e.id, from) > 0) deliver(hash, c, { id: e.id, data: e.data, at: Date.now() });
+      }
+    } catch (err) {
+      opts.log.warn({ err, hash }, 'room history unavailable; messages dropped on a full sequencing queue are lost');
+    }
+  }
+
+  function isOwed(c: Cursor, id: string): boolean {
+    return c.owed !== null && compareLogIds(id, c.owed.after) > 0 && compareLogIds(id, c.owed.before) < 0;
+  }
+
+  /** Handles arrivals in order, one history read at a time. */
   async function drain(hash: string, c: Cursor): Promise<void> {
     c.busy = true;
     try {
-      while (c.queue.length > 0 && entries.get(hash)?.cursor === c) {
-        const msg = c.queue.shift() as WireMessage;
-        if (c.last !== null && compareLogIds(msg.id, c.last) <= 0) continue; // overtaken copy, already delivered
-        if (hasGap(c, msg)) await fill(hash, c, msg);
+      while (entries.get(hash)?.cursor === c) {
+        const msg = c.queue.shift();
+        if (msg === undefined) {
+          if (!c.resync) break;
+          c.resync = false;
+          await catchUp(hash, c);
+        } else if (c.last !== null && compareLogIds(msg.id, c.last) <= 0) {
+          // An overtaken copy, already delivered from history; or owed after a failed fill.
+          if (isOwed(c, msg.id)) opts.onMessage(hash, msg);
+        } else if (hasGap(c, msg)) await fill(hash, c, msg);
         else deliver(hash, c, msg);
       }
     } finally {
@@ -151,8 +182,10 @@ export function createFanout(opts: {
 
   function arrive(hash: string, c: Cursor, msg: WireMessage): void {
     if (c.queue.length >= MAX_QUEUE) {
-      opts.log.warn({ hash }, 'room sequencing queue full; delivering out of order');
-      deliver(hash, c, msg);
+      // Delivering it now would move the cursor past everything queued (then
+      // dropped as old): history holds it, read once the queue is through.
+      if (!c.resync) opts.log.warn({ hash }, 'room sequencing queue full; reading the overflow back from history');
+      c.resync = true;
       return;
     }
     c.queue.push(msg);
@@ -167,7 +200,7 @@ export function createFanout(opts: {
         return existing.ready;
       }
       // Busy until anchored: what arrives before the anchor waits in the queue.
-      const cursor: Cursor = { last: null, busy: true, queue: [] };
+      const cursor: Cursor = { last: null, busy: true, queue: [], resync: false, owed: null };
       const sub = opts.bus.subscribe(roomSubject(hash), (bytes) => {
         const msg = decodeWireMessage(bytes, opts.maxDataLength);
         if (msg === undefined) {
@@ -184,7 +217,7 @@ export function createFanout(opts: {
         // owed to no live stream here (a resume reads them from history).
         cursor.last = await opts.history.lastId(hash).then((id) => id ?? EMPTY_ROOM, () => null);
         cursor.busy = false;
-        if (cursor.queue.length > 0) void drain(hash, cursor);
+        if (cursor.queue.length > 0 || cursor.resync) void drain(hash, cursor);
       })();
       entries.set(hash, { refs: 1, sub, cursor, ready });
       return ready;

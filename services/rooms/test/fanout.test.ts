@@ -83,6 +83,65 @@ describe('fan-out', () => {
     await publisher.close();
   });
 
+  test('arrivals beyond the sequencing queue while history is slow are read back from history, none lost or repeated', async () => {
+    const broker = createLocalBroker();
+    const bus = createLocalBus({ broker });
+    const publisher = createLocalBus({ broker });
+    // History longer than the queue, so the overflow is still there to read back.
+    const h = createRoomHistory(createMemoryStore(), { historyMax: 2000, historySeconds: 120 });
+    let stall: Promise<void> | undefined;
+    let release = (): void => {};
+    const slow = { ...h, after: async (hash: string, id: string | null) => { await stall; return h.after(hash, id); } };
+    const got: string[] = [];
+    const f = createFanout({ bus, log, history: slow, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+    await f.retain(HASH);
+    const sent = [];
+    for (let i = 0; i < 1100; i++) sent.push({ ...(await h.append(HASH, `m${i}`)), data: `m${i}`, at: 1 });
+    stall = new Promise((r) => { release = r; });
+    // m1 overtakes m0: its gap fill stalls while 1099 more arrive (over the queue's 1000).
+    let seen = 0;
+    const watcher = createLocalBus({ broker });
+    watcher.subscribe(`rooms.${HASH}`, () => { seen++; });
+    for (const m of [sent[1], sent[0], ...sent.slice(2)]) publisher.publish(`rooms.${HASH}`, encodeWireMessage(m as WireMessage));
+    await waitFor(() => seen === 1100, { message: 'every copy on the bus' });
+    expect(got).toEqual([]);
+    release();
+    await waitFor(() => got.length >= 1100, { message: 'all 1100 messages' });
+    expect(got).toEqual(sent.map((m) => m.data));
+    f.clear();
+    await bus.close();
+    await publisher.close();
+    await watcher.close();
+  });
+
+  test('when history fails during a gap fill, the overtaken message is still delivered when it comes', async () => {
+    const broker = createLocalBroker();
+    const bus = createLocalBus({ broker });
+    const publisher = createLocalBus({ broker });
+    const h = history();
+    let failing = false;
+    const flaky = { ...h, after: async (hash: string, id: string | null) => {
+      if (failing) throw new Error('store down');
+      return h.after(hash, id);
+    } };
+    const got: string[] = [];
+    const f = createFanout({ bus, log, history: flaky, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+    await f.retain(HASH);
+    const wire = async (data: string) => encodeWireMessage({ ...(await h.append(HASH, data)), data, at: Date.now() });
+    const [w, x] = [await wire('W'), await wire('X')];
+    failing = true;
+    publisher.publish(`rooms.${HASH}`, x);
+    await waitFor(() => got.includes('X'), { message: 'X' });
+    failing = false;
+    publisher.publish(`rooms.${HASH}`, w);
+    publisher.publish(`rooms.${HASH}`, await wire('Y'));
+    await waitFor(() => got.includes('Y'), { message: 'Y' });
+    expect(got).toEqual(['X', 'W', 'Y']);
+    f.clear();
+    await bus.close();
+    await publisher.close();
+  });
+
   test('bus payloads are checked before use', () => {
     const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
     expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', data: 'x', at: 5 });
