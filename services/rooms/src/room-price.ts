@@ -24,6 +24,12 @@ export interface RoomPriceOptions {
 export interface RoomPrice {
   /** The room's posting quote now. Rejects (StoreError) when the store is down. */
   quote(hash: string): Promise<Quote>;
+  /**
+   * A local stream of `hash` was sent `quote`: later moves are measured from
+   * it. Only rooms with streams are remembered (until `forget`), so quotes
+   * for plain GETs or aborted subscribes hold no memory.
+   */
+  told(hash: string, quote: Quote): void;
   /** The room's posting price (work) now. Rejects (StoreError) when the store is down. */
   work(hash: string): Promise<number>;
   /**
@@ -39,6 +45,8 @@ export interface RoomPrice {
   noteMessage(hash: string, count?: number): void;
   /** The room lost its last local stream. */
   forget(hash: string): void;
+  /** Rooms whose told price is remembered (those with local streams). */
+  readonly roomsTold: number;
   start(): void;
   stop(): void;
 }
@@ -127,9 +135,11 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
 
   return {
     async quote(hash) {
-      const w = await work(hash);
-      if (!told.has(hash)) told.set(hash, w);
-      return o.runtime.quoteWork(w);
+      return o.runtime.quoteWork(await work(hash));
+    },
+
+    told(hash, quote) {
+      if (!told.has(hash)) told.set(hash, quote.work);
     },
 
     work,
@@ -153,6 +163,10 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
     forget(hash) {
       told.delete(hash);
       dirty.delete(hash);
+    },
+
+    get roomsTold() {
+      return told.size;
     },
 
     start() {

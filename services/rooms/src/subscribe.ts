@@ -103,6 +103,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
     await subscribed;
     if (stream.isClosed) return;
     stream.write(framePrice(quote));
+    d.price.told(hash, quote);
     if (resumeAfter === null) return;
 
     try {

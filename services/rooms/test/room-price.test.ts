@@ -38,7 +38,7 @@ describe('room price', () => {
   test('a count carried by a bus message reprices the room at once, without a store read', async () => {
     const { price, frames, reads } = setup();
     expect(await price.work(HASH)).toBe(100);
-    await price.quote(HASH); // the streams were told 100
+    price.told(HASH, await price.quote(HASH)); // the streams were told 100
     const before = reads();
     price.noteMessage(HASH, 5);
     expect(frames).toHaveLength(1);
@@ -50,6 +50,16 @@ describe('room price', () => {
     // A smaller count arriving late (posts crossed on the bus) does not lower it.
     price.noteMessage(HASH, 3);
     expect(await price.work(HASH)).toBe(600);
+  });
+
+  test('quotes hold no memory: only rooms whose streams were told are remembered, until forgotten', async () => {
+    const { price } = setup();
+    for (let i = 0; i < 500; i++) await price.quote(i.toString(16).padStart(40, '0'));
+    expect(price.roomsTold).toBe(0);
+    price.told(HASH, await price.quote(HASH));
+    expect(price.roomsTold).toBe(1);
+    price.forget(HASH);
+    expect(price.roomsTold).toBe(0);
   });
 
   test("a post's own count prices the room on this worker; without one the store is read", async () => {
@@ -67,7 +77,7 @@ describe('room price', () => {
     const { price, frames, reads, store } = setup();
     price.start();
     try {
-      await price.quote(HASH); // told 100 (no messages yet)
+      price.told(HASH, await price.quote(HASH)); // told 100 (no messages yet)
       // Three posts counted by other workers: this one has no fresh count of its own.
       for (let i = 0; i < 3; i++) await store.hit(roomCounterKey(HASH), { windowMs: 60_000 });
       const before = reads();
