@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Service, ServiceDeps, Subscription } from '@mesh/shared';
+import { withTimeout, type Service, type ServiceDeps, type Subscription } from '@mesh/shared';
 import { DHT_GET_SUBJECT, DHT_PUT_SUBJECT } from './protocol.js';
 import { createBep44Handlers } from './bep44-handlers.js';
 import { createDhtNode, type DhtNode, type DhtNodeFactory } from './dht-node.js';
@@ -36,6 +36,8 @@ export interface DhtService extends Service {
 const DEFAULT_ANNOUNCE_INTERVAL_MS = 15 * 60_000;
 /** Routing gauge refresh and state save period. */
 const STATE_INTERVAL_MS = 60_000;
+/** A lookup that never calls back must not stop the cycle (and with it the node's own last-seen). */
+const LOOKUP_MAX_MS = 120_000;
 
 /**
  * The dht service: a bittorrent-dht node that announces this node under the
@@ -80,14 +82,21 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     timers.push(t);
   }
 
-  async function saveState(): Promise<void> {
-    if (node === null || stopped) return;
-    routing.set(node.routingNodes());
+  async function persist(dht: DhtNode): Promise<void> {
+    const nodes = dht.contacts(DHT_STATE_MAX_NODES);
+    // An empty table (an outage) must not overwrite the contacts a restart rejoins by.
+    if (nodes.length === 0) return;
     try {
-      await saveDhtState(store, { id: node.nodeId, nodes: node.contacts(DHT_STATE_MAX_NODES) });
+      await saveDhtState(store, { id: dht.nodeId, nodes });
     } catch (err) {
       log.warn({ err }, 'could not save the DHT state');
     }
+  }
+
+  async function saveState(): Promise<void> {
+    if (node === null || stopped) return;
+    routing.set(node.routingNodes());
+    await persist(node);
   }
 
   async function announce(): Promise<void> {
@@ -107,7 +116,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     const t0 = performance.now();
     try {
       lookups.inc();
-      await node.lookup(cfg.infohash);
+      await withTimeout(node.lookup(cfg.infohash), LOOKUP_MAX_MS);
     } catch (err) {
       log.debug({ err }, 'lookup failed');
     } finally {
@@ -178,11 +187,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
       discovery?.stop();
       if (node !== null) {
         routing.set(0);
-        try {
-          await saveDhtState(store, { id: node.nodeId, nodes: node.contacts(DHT_STATE_MAX_NODES) });
-        } catch (err) {
-          log.warn({ err }, 'could not save the DHT state');
-        }
+        await persist(node);
         await node.destroy();
       }
     },

@@ -4,7 +4,7 @@ import { createLocalBus, createMemoryStore, createMetrics, createRedisStore, typ
 import { MACHINE_REDIS_URL, uniquePrefix, waitFor } from '@mesh/shared/testing';
 import { createDhtService, DHT_STATE_KEY, type DhtNodeFactory, type DhtNodeOptions } from '../src/index.js';
 import { createDhtNode } from '../src/dht-node.js';
-import { parseDhtState } from '../src/state.js';
+import { parseDhtState, saveDhtState } from '../src/state.js';
 import { silentLog, startSwarm, testConfig, type Swarm } from './support.js';
 
 describe('persisted DHT state', () => {
@@ -51,6 +51,26 @@ describe('persisted DHT state', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  test('a node whose routing table is empty (an outage) keeps the saved contacts instead of overwriting them', async () => {
+    const memory = createMemoryStore();
+    const id = randomBytes(20).toString('hex');
+    const contacts = [{ host: '127.0.0.1', port: 9 }];
+    await saveDhtState(memory, { id, nodes: contacts });
+    const config = testConfig({ MESH_NETWORK: 'outage', DHT_BOOTSTRAP: '127.0.0.1:9' });
+    const bus = createLocalBus();
+    const svc = createDhtService({ config, bus, store: memory, log: silentLog, metrics: createMetrics({ service: 'dht', defaultMetrics: false }) });
+    try {
+      await svc.start();
+      expect(svc.info().nodeId).toBe(id);
+      expect(svc.info().routingNodes).toBe(0);
+    } finally {
+      await svc.stop();
+      await bus.close();
+    }
+    expect(parseDhtState((await memory.get(DHT_STATE_KEY)) ?? '')?.nodes).toEqual(contacts);
+    await memory.close();
   });
 
   test('an isolated node answers, stays alone and is ready', async () => {
