@@ -103,6 +103,16 @@ describe('errors', () => {
     expect(await res.json()).toEqual({ error: 'method_not_allowed', message: 'Method not allowed.' });
   });
 
+  test('a method the router does not implement is 405 on a known route, 404 elsewhere, never 501', async () => {
+    const known = await fetch(`${app.url}/ok`, { method: 'PROPFIND', headers: { Accept: 'application/json' } });
+    expect(known.status).toBe(405);
+    expect(known.headers.get('allow')).toMatch(/GET/);
+    expect(await known.json()).toEqual({ error: 'method_not_allowed', message: 'Method not allowed.' });
+    const unknown = await fetch(`${app.url}/nowhere`, { method: 'LOCK', headers: { Accept: 'application/json' } });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as Record<string, unknown>)['error']).toBe('not_found');
+  });
+
   test('a ProtocolError keeps its status, code and extra fields', async () => {
     const res = await fetch(`${app.url}/pay`, { headers: { Accept: 'application/json' } });
     expect(res.status).toBe(402);

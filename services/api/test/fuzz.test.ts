@@ -145,7 +145,7 @@ describe(`fuzz (seed ${SEED})`, () => {
     const worker = async (): Promise<void> => {
       while (next < REQUESTS) {
         const i = next++;
-        const method = pick(['GET', 'GET', 'POST', 'POST', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'PATCH']);
+        const method = pick(['GET', 'GET', 'POST', 'POST', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'PATCH', 'PROPFIND', 'LOCK', 'QUERY', 'M-SEARCH']);
         const path = randomPath();
         const body = randomBody();
         const headers = randomHeaders(token, body);

@@ -126,13 +126,15 @@ function requestContext(ctx: Context): Record<string, unknown> {
 /**
  * A response no route gave a body: 404 (no route) and 405 (e.g. set by
  * @koa/router's `allowedMethods()`, whose `Allow` header is kept) get their
- * catalogue body like any thrown error.
+ * catalogue body like any thrown error. The router's 501 for a method it
+ * knows nothing of (PROPFIND, LOCK, ...) is the client's error, not ours:
+ * 405 where the path has routes (its `Allow`), else 404.
  */
 function answerUnhandled(ctx: Context): void {
   if (ctx.body != null || ctx.respond === false || ctx.headerSent) return;
-  if (ctx.status === 404) writeError(ctx, new ProtocolError('not_found'));
-  else if (ctx.status === 405) {
-    const allow = ctx.response.get('Allow');
+  const allow = ctx.response.get('Allow');
+  if (ctx.status === 404 || (ctx.status === 501 && allow === '')) writeError(ctx, new ProtocolError('not_found'));
+  else if (ctx.status === 405 || ctx.status === 501) {
     writeError(ctx, new ProtocolError('method_not_allowed'), allow !== '' ? { Allow: allow } : {});
   }
 }
