@@ -92,7 +92,8 @@ export function createNodesHandler(deps: NodesDeps): (ctx: Context) => Promise<v
       if (err instanceof StoreError) throw new ProtocolError('unavailable', undefined, {}, { cause: err });
       throw err;
     }
-    const urls = shuffle([self, ...others]).slice(0, n);
+    // Self always, then a random sample of the others (copied: the cached list stays as read).
+    const urls = shuffle([self, ...shuffle([...others]).slice(0, n - 1)]);
     respond(ctx, urls, () => ({
       title: 'Mesh nodes',
       intro: `Up to ${n} nodes of this mesh, verified within the last 30 minutes, in random order. `
