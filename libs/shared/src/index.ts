@@ -13,6 +13,7 @@ export * from './identity.js';
 export * from './ops.js';
 export * from './http/index.js';
 export * from './net/cidr.js';
+export * from './turn-backend.js';
 export * from './turn-credentials.js';
 export * from './runtime.js';
 export * from './launch.js';

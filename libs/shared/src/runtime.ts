@@ -4,6 +4,7 @@ import { createLoadMonitor, type LoadMonitor } from './load.js';
 import { loadIdentity, loadSecret } from './identity.js';
 import { createPowGate, type PowGate } from './pow/index.js';
 import { difficulty, endpointWork, nodeWork, roomWork, type PricedEndpoint } from './price.js';
+import { resolveTurnBackend } from './turn-backend.js';
 import { turnUrls } from './turn-credentials.js';
 import type { ServiceDeps } from './service.js';
 
@@ -75,7 +76,7 @@ export async function createNodeRuntime(deps: ServiceDeps, opts: RuntimeOptions 
   const instanceId = opts.instanceId ?? `${config.service}-${randomBytes(6).toString('hex')}`;
   const load = createLoadMonitor({ store, instanceId, intervalMs: config.loadSampleMs, log, metrics });
   const pow = createPowGate({ secret: loaded.nodeSecret, store, pow: config.pow, metrics });
-  const turn = config.turn.backend === 'none' ? [] : turnUrls(config.turn);
+  const turn = turnUrls(config.turn, resolveTurnBackend(config.turn.backend));
   const priceGauge = metrics.gauge('price_work', 'Current price (work) of an endpoint', ['endpoint']);
 
   const price = (endpoint: PricedEndpoint): number => {

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TurnConfig } from './config.js';
+import type { ResolvedTurnBackend } from './turn-backend.js';
 
 /**
  * TURN REST credentials (draft-uberti-behave-turn-rest): the username is
@@ -58,7 +59,7 @@ export function checkTurnCredential(secret: string, username: string, credential
  * TCP is listed only for coturn (node-turn speaks UDP only); pass the resolved
  * backend when `turn.backend` is `auto`. No urls when TURN is off.
  */
-export function turnUrls(turn: TurnConfig, resolvedBackend?: 'coturn' | 'node-turn'): string[] {
+export function turnUrls(turn: TurnConfig, resolvedBackend?: ResolvedTurnBackend): string[] {
   const backend = resolvedBackend ?? turn.backend;
   if (backend === 'none') return [];
   const host = turn.publicHost.includes(':') && !turn.publicHost.startsWith('[') ? `[${turn.publicHost}]` : turn.publicHost;

@@ -1,4 +1,4 @@
-export { createTurnService, resolveTurnBackend, type ResolvedTurnBackend } from './service.js';
+export { createTurnService } from './service.js';
 export type { TurnBackend, TurnBackendDeps, TurnStats } from './backend.js';
 export { createCoturnBackend } from './coturn/backend.js';
 export { coturnConfig } from './coturn/config.js';

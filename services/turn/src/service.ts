@@ -1,17 +1,9 @@
-import { loadSecret, type Service, type ServiceDeps } from '@mesh/shared';
+import { loadSecret, resolveTurnBackend, type Service, type ServiceDeps } from '@mesh/shared';
 import type { TurnBackend, TurnBackendDeps } from './backend.js';
-import { createCoturnBackend, onPath } from './coturn/backend.js';
+import { createCoturnBackend } from './coturn/backend.js';
 import { createTurnMetrics } from './metrics.js';
 import { createNodeTurnBackend } from './node-turn/backend.js';
 import { stunBinding } from './stun-probe.js';
-
-export type ResolvedTurnBackend = 'coturn' | 'node-turn' | 'none';
-
-/** `auto`: coturn when `turnserver` is on PATH, else node-turn. */
-export function resolveTurnBackend(configured: ServiceDeps['config']['turn']['backend'], hasCoturn = onPath('turnserver')): ResolvedTurnBackend {
-  if (configured === 'auto') return hasCoturn ? 'coturn' : 'node-turn';
-  return configured;
-}
 
 /**
  * The turn service: STUN/TURN on TURN_PORT with TURN REST credentials, from

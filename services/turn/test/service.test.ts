@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createLocalBus, createLogger, createMemoryStore, createMetrics, parseConfig, type ServiceDeps } from '@mesh/shared';
-import { resolveTurnBackend, createTurnService } from '../src/service.js';
+import { resolveTurnBackend } from '@mesh/shared';
+import { createTurnService } from '../src/service.js';
 import { stunBinding } from '../src/stun-probe.js';
 import { freePort } from './tools.js';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SPECIAL_PURPOSE_CIDRS } from '@mesh/shared';
+import { SPECIAL_PURPOSE_CIDRS, onPath } from '@mesh/shared';
 import type { TurnBackend, TurnBackendDeps } from '../backend.js';
 import type { TurnAuthFailure } from '../metrics.js';
 import { waitForStun } from '../wait-for-stun.js';
@@ -10,10 +10,6 @@ import { coturnConfig } from './config.js';
 import { createSupervisor, type Supervisor } from './supervisor.js';
 
 /** True when `cmd` is an executable on PATH. */
-export function onPath(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
 function supportsPrometheus(binary: string): boolean {
   const help = spawnSync(binary, ['-h'], { encoding: 'utf8', timeout: 5000 });
   return /--prometheus/.test(`${help.stdout ?? ''}${help.stderr ?? ''}`);
