@@ -18,6 +18,7 @@ describe('coturnConfig', () => {
       'max-bps=500000', 'log-file=stdout', 'no-tls', 'no-dtls', 'pidfile=/tmp/x/turnserver.pid',
     ]) expect(lines).toContain(l);
     expect(lines.some((l) => l.startsWith('prometheus'))).toBe(false);
+    expect(lines).toContain('no-tcp-relay');
     expect(lines).not.toContain('allow-loopback-peers');
     expect(lines.some((l) => l.startsWith('allowed-peer-ip'))).toBe(false);
   });
@@ -48,6 +49,11 @@ describe('coturnConfig', () => {
     expect(lines).toContain(`prometheus-port=${turn.promPort}`);
     expect(lines).toContain('listening-ip=127.0.0.1');
     expect(lines).toContain('relay-ip=127.0.0.1');
+  });
+
+  test('a public host that is an IPv4 address is the external (relayed) address; a name is not', () => {
+    expect(options(coturnConfig({ ...base, turn: { ...turn, publicHost: '203.0.113.9' } }))).toContain('external-ip=203.0.113.9');
+    expect(options(coturnConfig({ ...base, turn: { ...turn, publicHost: 'node.example' } })).some((l) => l.startsWith('external-ip'))).toBe(false);
   });
 
   test('refuses values that would inject options', () => {

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { cidrRange, createCidrMatcher, parseCidr, type TurnConfig } from '@mesh/shared';
 
@@ -43,6 +44,8 @@ export function coturnConfig(input: CoturnConfigInput): string {
     'no-tls',
     'no-dtls',
     'no-multicast-peers',
+    // RFC 6062 TCP relays would make every bought credential a TCP proxy to any host:port; browsers never use them.
+    'no-tcp-relay',
     'no-software-attribute',
     'no-rfc5780',
     'stale-nonce=600',
@@ -59,6 +62,8 @@ export function coturnConfig(input: CoturnConfigInput): string {
   if (turn.listenHost !== '0.0.0.0' && turn.listenHost !== '::') {
     lines.push(`listening-ip=${safe('listenHost', turn.listenHost)}`, `relay-ip=${safe('listenHost', turn.listenHost)}`);
   }
+  // Behind 1:1 NAT (most clouds) coturn would hand out its private interface address as the relay.
+  if (isIPv4(turn.publicHost)) lines.push(`external-ip=${turn.publicHost}`);
   if (turn.maxBps > 0) lines.push(`max-bps=${turn.maxBps}`);
   for (const r of ranges(input.deniedCidrs)) lines.push(`denied-peer-ip=${r}`);
   if (turn.allowedPeers.length > 0) {
