@@ -74,6 +74,10 @@ export interface RoomDeps {
   maxPeers?: number;
 }
 
+/** Backoff of the re-probe while a room has no node at all (1 s, doubling, at most 30 s). */
+const RECOVER_MIN_MS = 1000;
+const RECOVER_MAX_MS = 30_000;
+
 interface Chosen {
   node: LiveNode;
   stream: RoomStream;
@@ -98,6 +102,8 @@ export class Room extends Emitter<RoomEvents> {
   private left = false;
   private ice: { servers: IceServer[]; untilMs: number } | null = null;
   private readonly offDiscovery: () => void;
+  private recoverTimer: ReturnType<typeof setTimeout> | null = null;
+  private recoverDelayMs = RECOVER_MIN_MS;
 
   constructor(private readonly d: RoomDeps) {
     super();
@@ -209,15 +215,24 @@ export class Room extends Emitter<RoomEvents> {
     }
     for (const c of this.chosen.values()) c.stream.stop();
     this.chosen.clear();
+    if (this.recoverTimer) clearTimeout(this.recoverTimer);
+    this.recoverTimer = null;
     this.removeAllListeners();
   }
 
-  /** Tops the chosen set up to k from the ranking, skipping excluded nodes. */
+  /**
+   * Tops the chosen set up to k from the ranking. Nodes given up for this
+   * room come last: one that is live again beats having none.
+   */
   private fill(): void {
     if (this.left) return;
     const now = Date.now();
     for (const [url, until] of this.excluded) if (until <= now) this.excluded.delete(url);
-    const ranked = rankNodes(this.hash, this.d.discovery.live().filter((n) => !this.excluded.has(n.url)));
+    const live = this.d.discovery.live();
+    const ranked = [
+      ...rankNodes(this.hash, live.filter((n) => !this.excluded.has(n.url))),
+      ...rankNodes(this.hash, live.filter((n) => this.excluded.has(n.url))),
+    ];
     let changed = false;
     for (const node of ranked) {
       if (this.chosen.size >= this.k) break;
@@ -226,6 +241,25 @@ export class Room extends Emitter<RoomEvents> {
       changed = true;
     }
     if (changed) this.emit('nodes', this.nodes());
+    this.recoverIfEmpty();
+  }
+
+  /**
+   * With no node left (every chosen one failed, even briefly), re-probes the
+   * known nodes with backoff until one is live again: otherwise the room
+   * would wait for the mesh's next periodic refresh, minutes away.
+   */
+  private recoverIfEmpty(): void {
+    if (this.left || this.chosen.size > 0) {
+      this.recoverDelayMs = RECOVER_MIN_MS;
+      return;
+    }
+    if (this.recoverTimer) return;
+    this.recoverTimer = setTimeout(() => {
+      this.recoverTimer = null;
+      this.recoverDelayMs = Math.min(this.recoverDelayMs * 2, RECOVER_MAX_MS);
+      void this.d.discovery.refresh().catch(() => undefined).then(() => this.fill());
+    }, this.recoverDelayMs);
   }
 
   private open(node: LiveNode): void {

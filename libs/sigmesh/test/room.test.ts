@@ -135,6 +135,29 @@ describe('rooms over fake nodes', () => {
   });
 });
 
+describe('a room whose only node has an outage', () => {
+  test('finds the node again once it is back, instead of staying without nodes', async () => {
+    const solo = await startFakeNode({ work: 64 });
+    try {
+      const m = createMesh({ seeds: [solo.url], appId: 'test-app', storage: memoryStorage(), solver, k: 1 });
+      meshes.push(m);
+      const a = await m.joinRoom('outage');
+      expect(a.nodes().map((n) => n.url)).toEqual([solo.url]);
+      solo.setDown(true);
+      await waitFor(() => a.nodes().length === 0, 15_000, 'the node given up');
+      await expect(a.send('while down')).rejects.toThrow();
+      solo.setDown(false);
+      await waitFor(() => a.nodes().some((n) => n.url === solo.url && n.connected), 15_000, 'the node chosen again');
+      await a.send('after the outage');
+      const hash = a.hash;
+      await waitFor(() => (solo.posts.get(hash) ?? []).length > 0, 5000, 'post accepted');
+      await a.leave();
+    } finally {
+      await solo.close();
+    }
+  });
+});
+
 describe('signals before the peers helper attaches', () => {
   test('are kept in order for drainSignals; once someone listens they are emitted, not kept', async () => {
     const a = await mesh().joinRoom('early-signals');

@@ -22,6 +22,8 @@ export interface FakeNode {
   lastEventIds: string[];
   /** Ends every open SSE response (a drop the client should resume from). */
   dropStreams(): void;
+  /** An outage on the same address: while down, every connection (open or new) is cut at once. */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -50,9 +52,14 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
   const streams = new Map<string, Set<ServerResponse>>();
   const sockets = new Set<Socket>();
   let seq = 0;
+  let down = false;
   const node: FakeNode = {
     url: '', id, posts: new Map(), refusals: new Map(), streamsOpened: 0, lastEventIds: [],
     dropStreams: () => { for (const set of streams.values()) for (const r of set) r.end(); },
+    setDown: (v) => {
+      down = v;
+      if (v) for (const s of sockets) s.destroy();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -130,7 +137,11 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
       json(res, 404, { error: 'not_found', message: 'no' });
     })();
   });
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s: Socket) => {
+    if (down) { s.destroy(); return; }
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   node.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return node;
