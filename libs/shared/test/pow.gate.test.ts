@@ -5,7 +5,7 @@ import { createMetrics } from '../src/metrics.js';
 import { createPowGate, type PowVerifyRequest } from '../src/pow/gate.js';
 import { bodyHash, meetsWork, proofHash } from '../src/pow/proof.js';
 import { solveProof } from '../src/pow/solver.js';
-import { issueToken } from '../src/pow/token.js';
+import { FUTURE_SKEW_SECONDS, issueToken } from '../src/pow/token.js';
 import { createMemoryStore } from '../src/store/memory.js';
 import { createRedisStore } from '../src/store/redis.js';
 import { createLogger } from '../src/log.js';
@@ -81,6 +81,16 @@ describe('pow gate (memory store)', () => {
     const text = await metrics.text();
     expect(text).toContain('mesh_pow_outcomes_total{endpoint="room",outcome="accepted",service="test"} 1');
     expect(text).toContain('mesh_pow_outcomes_total{endpoint="room",outcome="pow_replayed",service="test"} 1');
+  });
+
+  test('a proof on a token from an instance whose clock is ahead stays refused as replayed for as long as the token is accepted', async () => {
+    const { gate, c } = setup();
+    // Another instance, its clock FUTURE_SKEW_SECONDS ahead, issued this token.
+    const { token } = issueToken(SECRET, Math.floor(c.now() / 1000) + FUTURE_SKEW_SECONDS, 1);
+    const header = solve(token, PRICE);
+    await expect(gate.verify(req(header))).resolves.toBeUndefined();
+    c.advance(300 + FUTURE_SKEW_SECONDS); // the token's last accepted second here
+    expect((await refusal(gate.verify(req(header)))).code).toBe('pow_replayed');
   });
 
   test('every refusal is a 402 with a fresh token, the price and its difficulty', async () => {

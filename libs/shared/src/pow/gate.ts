@@ -5,7 +5,7 @@ import { difficulty, minAcceptedWork } from '../price.js';
 import type { Store } from '../store/store.js';
 import { bodyHash, meetsWork, parseProofHeader, proofHash } from './proof.js';
 import { createReplayGuard } from './replay.js';
-import { checkToken, issueToken, tokenExpires } from './token.js';
+import { FUTURE_SKEW_SECONDS, checkToken, issueToken, tokenExpires } from './token.js';
 
 /**
  * The PoW gate of a priced endpoint: issues the current token and verifies
@@ -47,8 +47,10 @@ export interface PowGateDeps {
 export function createPowGate(deps: PowGateDeps): PowGate {
   const now = deps.now ?? Date.now;
   const { pow } = deps;
-  // +1: a token is still accepted during its last second (now - ts <= ttl).
-  const guard = createReplayGuard(deps.store, { ttlSeconds: pow.tokenTtlSeconds + 1 });
+  // A proof is remembered as long as its token can still be accepted: through
+  // its last second (now - ts <= ttl), and a token stamped by an instance whose
+  // clock runs up to FUTURE_SKEW_SECONDS ahead lives that much longer here.
+  const guard = createReplayGuard(deps.store, { ttlSeconds: pow.tokenTtlSeconds + FUTURE_SKEW_SECONDS + 1 });
   const outcomes = deps.metrics?.counter('pow_outcomes_total', 'PoW verifications by outcome', ['endpoint', 'outcome'] as const);
 
   const nowSeconds = (): number => Math.floor(now() / 1000);
