@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseCidr } from './net/cidr.js';
 
 /**
  * The one typed configuration of a node, parsed once from environment
@@ -193,12 +194,17 @@ class Reader {
   }
 }
 
-const CIDR = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
+/** The one CIDR parser (net/cidr.ts) decides, so what passes here also loads later. */
 function checkCidrs(name: string, cidrs: string[]): string[] {
   for (const c of cidrs) {
-    if (!CIDR.test(c)) throw new ConfigError(name, `not a CIDR (address/bits): "${c}"`);
+    try {
+      if (!c.includes('/')) throw new TypeError('no prefix length');
+      parseCidr(c);
+    } catch {
+      throw new ConfigError(name, `not a CIDR (address/bits): "${c}"`);
+    }
   }
   return cidrs;
 }
@@ -216,6 +222,13 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
   const r = new Reader(env);
   const port = r.port('PORT', 8080);
   const publicUrl = r.url('PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
+  {
+    // Announced to the whole mesh and put in pages: no credentials, query or fragment.
+    const u = new URL(publicUrl);
+    if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') {
+      throw new ConfigError('PUBLIC_URL', `must be scheme://host[:port][/path] without credentials, query or fragment, got "${publicUrl}"`);
+    }
+  }
   const pub = new URL(publicUrl);
   const publicPort = pub.port !== '' ? Number(pub.port) : pub.protocol === 'https:' ? 443 : 80;
 
