@@ -80,6 +80,10 @@ describe('a live node losing NATS and Redis', () => {
     await nats.stop();
     await waitFor(async () => (await ready()) === 503, { timeoutMs: 10_000, message: '/readyz 503 without NATS' });
     expect((await fetch(`${url}/`, { headers: { accept: 'application/json' } })).status).toBe(200);
+    // The DHT is asked over the bus: refused at once as unavailable, before any payment (not a 402, not a 504 later).
+    const dhtGet = await fetch(`${url}/dht-get?key=${'ab'.repeat(32)}`, { headers: { accept: 'application/json' } });
+    expect(dhtGet.status).toBe(503);
+    expect(((await dhtGet.json()) as { error: string }).error).toBe('unavailable');
 
     await nats.restart();
     await waitFor(async () => (await ready()) === 200, { timeoutMs: 15_000, message: '/readyz 200 after NATS is back' });

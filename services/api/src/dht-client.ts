@@ -12,6 +12,8 @@ import {
  * must verify.
  */
 export interface DhtClient {
+  /** False while the bus is down: the caller answers 503 before asking for payment. */
+  reachable(): boolean;
   get(req: Bep44GetRequest): Promise<Bep44Item>;
   put(req: Bep44PutRequest): Promise<{ target: string; stored: number }>;
 }
@@ -62,6 +64,8 @@ export function createDhtClient(opts: { bus: Bus; timeoutMs: number; log: Logger
   }
 
   return {
+    reachable: () => bus.isReady(),
+
     async get(req) {
       const reply = await ask(DHT_GET_SUBJECT, req);
       if (reply['ok'] !== true) throw refusal(DHT_GET_SUBJECT, reply, GET_ERRORS);

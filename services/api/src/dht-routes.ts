@@ -44,8 +44,9 @@ function itemPage(item: Bep44Item): Array<[string, string | number]> {
 
 /**
  * `GET /dht-get` and `POST /dht-put` (PROTOCOL.md). Inputs are validated and
- * a put's signature verified (node:crypto) before anything else; then the
- * request pays; then the dht service is asked over the bus, with a cap on
+ * a put's signature verified (node:crypto) before anything else; a request
+ * that cannot reach the dht service is refused (503) before it pays; then it
+ * pays; then the dht service is asked over the bus, with a cap on
  * requests in flight. Gets are served from a 60 s cache of found items, and
  * concurrent gets of one item share one bus request.
  */
@@ -80,9 +81,15 @@ export function createDhtRoutes(deps: DhtRouteDeps): {
     return p;
   }
 
+  /** Without a bus the request could only time out: refused before it pays (a cached item still answers). */
+  function requireDht(): void {
+    if (!dht.reachable()) throw new ProtocolError('unavailable', 'The DHT service is not reachable right now.');
+  }
+
   return {
     async get(ctx) {
       const req = parseGetQuery(ctx.querystring);
+      if (!cache.get(cacheKey(req.key, req.salt))) requireDht();
       await charge(ctx, runtime, 'dht_get', new Uint8Array(0));
       const item = await lookup(ctx, req);
       respond(ctx, item, () => ({
@@ -99,6 +106,7 @@ export function createDhtRoutes(deps: DhtRouteDeps): {
       if (!parsed.ok) throw new ProtocolError('bad_request', `Invalid item: ${parsed.message}.`);
       const req = parsed.value;
       if (!verifyBep44(req)) throw new ProtocolError('bad_signature');
+      requireDht();
       // readJson cached the raw bytes: the proof is over exactly what was sent.
       await charge(ctx, runtime, 'dht_put', await readBody(ctx, { limit: DHT_PUT_BODY_LIMIT }));
       const result = await slot(ctx, () => dht.put(req));
