@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createLogger, createMetrics, turnCredentials } from '@mesh/shared';
@@ -75,6 +75,22 @@ describe('node-turn patches', () => {
     expect(end.cls).toBe(2);
     expect(backend.stats().allocations).toBe(0);
     expect(await portFree(relayPort)).toBe(true);
+  });
+
+  test('a retransmitted ALLOCATE gets the same allocation; another transaction on the 5-tuple gets 437', async () => {
+    const cr = creds();
+    const c = client(cr.username, cr.credential);
+    expect((await c.request(ALLOCATE, [REQUESTED_UDP])).code).toBe(401); // the nonce
+    const tid = randomBytes(12);
+    const first = await c.request(ALLOCATE, [REQUESTED_UDP], true, tid);
+    expect(first.cls).toBe(2);
+    const again = await c.request(ALLOCATE, [REQUESTED_UDP], true, tid);
+    expect({ cls: again.cls, code: again.code }).toEqual({ cls: 2, code: undefined });
+    expect(again.attrs.get(XOR_RELAYED)).toEqual(first.attrs.get(XOR_RELAYED));
+    expect(backend.stats().allocations).toBe(1);
+    expect((await c.request(ALLOCATE, [REQUESTED_UDP])).code).toBe(437);
+    expect((await c.request(REFRESH, [[LIFETIME, u32(0)]])).cls).toBe(2);
+    expect(backend.stats().allocations).toBe(0);
   });
 
   test('allocations are capped per user (486) and in total', async () => {

@@ -32,8 +32,8 @@ export class TurnTestClient {
 
   constructor(private readonly port: number, private readonly username: string, private readonly password: string) {}
 
-  async request(method: number, attrs: [number, Buffer][], withAuth = true): Promise<Answer> {
-    const tid = randomBytes(12);
+  /** `tid`: a transaction id to reuse, to send a retransmission. */
+  async request(method: number, attrs: [number, Buffer][], withAuth = true, tid = randomBytes(12)): Promise<Answer> {
     let body = Buffer.concat(attrs.map(([t, v]) => attr(t, v)));
     if (withAuth && this.nonce) {
       body = Buffer.concat([body, attr(0x0006, Buffer.from(this.username)), attr(0x0014, Buffer.from(this.realm)), attr(0x0015, Buffer.from(this.nonce))]);

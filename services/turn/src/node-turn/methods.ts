@@ -89,11 +89,9 @@ function isRequest(msg: NtMessage): boolean {
  */
 export async function allocate(ctx: MethodContext, msg: NtMessage, reply: NtMessage): Promise<void> {
   if (!isRequest(msg)) return reply.discard();
-  const existing = msg.allocation as RelayAllocation | null;
-  if (existing) {
-    if (existing.transactionID !== msg.transactionID) return reply.reject(437, 'Allocation Mismatch');
-    return answerAllocation(ctx, reply, existing, Math.round((existing.expiresAt - Date.now()) / 1000));
-  }
+  // node-turn never sets msg.allocation for ALLOCATE: the table says whether this 5-tuple has one.
+  const existing = ctx.table.get(msg.transport.get5Tuple());
+  if (existing) return answerExisting(ctx, msg, reply, existing);
   const transport = msg.getAttribute('requested-transport');
   if (transport === undefined) return reply.reject(400, 'Bad Request');
   if (transport !== CONSTANTS.TRANSPORT.PROTOCOL.UDP) return reply.reject(442, 'Unsupported Transport Protocol');
@@ -122,10 +120,12 @@ export async function allocate(ctx: MethodContext, msg: NtMessage, reply: NtMess
   } catch {
     return reply.reject(508, 'Insufficient Capacity');
   }
-  // Another request of this 5-tuple may have allocated while we bound.
-  if (ctx.table.get(msg.transport.get5Tuple()) || ctx.table.quotaExceeded(username)) {
+  // Another request of this 5-tuple (or this one, retransmitted) may have allocated while we bound.
+  const raced = ctx.table.get(msg.transport.get5Tuple());
+  if (raced || ctx.table.quotaExceeded(username)) {
     relay.close();
-    return reply.reject(437, 'Allocation Mismatch');
+    if (reserved !== undefined) ctx.reservations.take(reserved)?.close();
+    return raced ? answerExisting(ctx, msg, reply, raced) : reply.reject(486, 'Allocation Quota Reached');
   }
   const lifetime = grantedLifetime(msg);
   const a = new RelayAllocation(
@@ -136,6 +136,12 @@ export async function allocate(ctx: MethodContext, msg: NtMessage, reply: NtMess
   ctx.table.add(a);
   if (reserved !== undefined) reply.addAttribute('reservation-token', reserved);
   answerAllocation(ctx, reply, a, lifetime);
+}
+
+/** RFC 5766 6.2: a retransmitted ALLOCATE (same transaction) gets the same success; another is 437. */
+function answerExisting(ctx: MethodContext, msg: NtMessage, reply: NtMessage, a: RelayAllocation): void {
+  if (a.transactionID !== msg.transactionID) return reply.reject(437, 'Allocation Mismatch');
+  answerAllocation(ctx, reply, a, Math.round((a.expiresAt - Date.now()) / 1000));
 }
 
 function answerAllocation(ctx: MethodContext, reply: NtMessage, a: RelayAllocation, lifetime: number): void {
