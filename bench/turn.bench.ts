@@ -73,7 +73,7 @@ function ourService(backend: 'node-turn' | 'coturn'): Target {
     async start(port, relayMin) {
       const metricsPort = await freeUdpPort();
       const child = spawn(process.execPath, [join(root, 'services/turn/dist/main.js')], {
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
         env: {
           PATH: process.env.PATH ?? '', TURN_BACKEND: backend, TURN_PORT: String(port), TURN_LISTEN_HOST: '127.0.0.1',
           TURN_SECRET: SECRET, TURN_ALLOWED_PEERS: '127.0.0.1/32', TURN_RELAY_MIN_PORT: String(relayMin),
@@ -81,10 +81,13 @@ function ourService(backend: 'node-turn' | 'coturn'): Target {
           METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn', PORT: '0',
         },
       });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
+      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`exited (${code ?? signal})`)));
       // A target that never answers must not outlive the run (it holds the relay ports).
-      await waitForStun(port, 20_000).catch(async (err: unknown) => {
+      await Promise.race([waitForStun(port, 20_000), exited.then((how) => { throw new Error(how); })]).catch(async (err: unknown) => {
         await stopChild(child, 5000);
-        throw err;
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; its stderr: ${stderr || '(empty)'}`);
       });
       return () => stopChild(child, 5000);
     },
