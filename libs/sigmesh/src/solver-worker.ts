@@ -34,7 +34,28 @@ async function openPort(): Promise<Port> {
   };
 }
 
-const yieldToEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+/**
+ * Yields through a MessageChannel task, which runs after messages already
+ * queued (a `cancel`): setTimeout(0) is clamped to ~4 ms in Chromium workers,
+ * a third of the solving time at the default batch.
+ */
+function createYield(): () => Promise<void> {
+  // The part both the DOM's and Node's MessagePort have.
+  type Port = { addEventListener(type: 'message', fn: () => void): void; start(): void; postMessage(m: null): void; unref?: () => void };
+  const channel = new MessageChannel() as unknown as { port1: Port; port2: Port };
+  const waiting: (() => void)[] = [];
+  channel.port1.addEventListener('message', () => waiting.shift()?.());
+  channel.port1.start();
+  // Node: the channel alone must not keep the worker alive.
+  channel.port1.unref?.();
+  channel.port2.unref?.();
+  return () => new Promise((resolve) => {
+    waiting.push(resolve);
+    channel.port2.postMessage(null);
+  });
+}
+
+const yieldToEvents = createYield();
 
 async function main(): Promise<void> {
   const port = await openPort();
