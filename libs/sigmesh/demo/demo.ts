@@ -111,7 +111,9 @@ mesh.solver.solve = (c, o = {}) => {
 };
 
 /** The ICE pair a connection uses: candidate types and bytes, from getStats. */
-async function selectedPair(id: string): Promise<{ local: string; remote: string; bytesSent: number; bytesReceived: number } | null> {
+async function selectedPair(id: string): Promise<{
+  local: string; remote: string; bytesSent: number; bytesReceived: number; localPort: number; remotePort: number;
+} | null> {
   const pc = pcs.get(id);
   if (!pc) return null;
   const stats = await pc.getStats();
@@ -119,8 +121,15 @@ async function selectedPair(id: string): Promise<{ local: string; remote: string
   stats.forEach((s) => { if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') pairId = s.selectedCandidatePairId; });
   const pair = pairId ? stats.get(pairId) : undefined;
   if (!pair) return null;
-  const type = (cid: unknown): string => String((typeof cid === 'string' ? stats.get(cid) : undefined)?.candidateType ?? 'unknown');
-  return { local: type(pair.localCandidateId), remote: type(pair.remoteCandidateId), bytesSent: Number(pair.bytesSent ?? 0), bytesReceived: Number(pair.bytesReceived ?? 0) };
+  const candidate = (cid: unknown): { candidateType?: unknown; port?: unknown } | undefined => (typeof cid === 'string' ? stats.get(cid) : undefined);
+  const type = (cid: unknown): string => String(candidate(cid)?.candidateType ?? 'unknown');
+  // A relayed candidate's port is the relay port the TURN server allocated: it shows whose TURN carried the bytes.
+  const port = (cid: unknown): number => Number(candidate(cid)?.port ?? 0);
+  return {
+    local: type(pair.localCandidateId), remote: type(pair.remoteCandidateId),
+    bytesSent: Number(pair.bytesSent ?? 0), bytesReceived: Number(pair.bytesReceived ?? 0),
+    localPort: port(pair.localCandidateId), remotePort: port(pair.remoteCandidateId),
+  };
 }
 
 /** States of every connection, for diagnosing one that does not come up. */

@@ -19,7 +19,7 @@ export function launchChromium(): Promise<Browser> {
 
 /** Shape of `window.sigmeshDemo` (libs/sigmesh/demo/demo.ts). */
 export interface DemoNode { url: string; id: string; difficulty: number; connected: boolean }
-export interface DemoPair { local: string; remote: string; bytesSent: number; bytesReceived: number }
+export interface DemoPair { local: string; remote: string; bytesSent: number; bytesReceived: number; localPort: number; remotePort: number }
 interface DemoApi {
   known(): string[];
   selfId(): string | null;

@@ -26,6 +26,8 @@ export interface MeshNodeProcess {
   name: string;
   url: string;
   metricsUrl: string;
+  /** TURN_RELAY_MIN_PORT..MAX_PORT of this node: a relayed candidate of ours has its port in here. */
+  relayPorts: [number, number];
   child: ChildHandle;
   /** SIGKILL, no goodbye: what a crashed machine looks like to the mesh. */
   kill(): Promise<void>;
@@ -75,6 +77,7 @@ export async function startMeshNode(opts: NodeOptions): Promise<MeshNodeProcess>
     name: opts.name,
     url,
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    relayPorts: [relayMin, relayMax],
     child,
     async kill() {
       child.signal('SIGKILL');
