@@ -138,7 +138,7 @@ describe('Grafana dashboard', () => {
         { targets: [{ expr: 'sum(rate(mesh_room_fanout_seconds_sum[1m])) / sum(turn_total_allocations) and on (job) up' }] },
       ],
     };
-    expect(checkDashboardMetrics(dashboard, exported)).toEqual(['mesh_not_exported_total']);
+    expect(checkDashboardMetrics(dashboard, exported)).toEqual(['mesh_not_exported_total', 'turn_total_allocations']);
     expect(() => checkDashboardMetrics({ panels: [] }, exported)).toThrow('no PromQL');
   });
 

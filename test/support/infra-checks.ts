@@ -184,8 +184,9 @@ export function dashboardQueries(dashboard: unknown): string[] {
 
 /** Metric names not exported by our services that a dashboard may still query. */
 export function isExternalMetric(name: string): boolean {
-  // coturn's own exporter, and Prometheus' per-target `up`.
-  return name.startsWith('turn_') || name === 'up';
+  // Prometheus' per-target `up`. (coturn's own turn_* names are not: Debian's
+  // coturn has no exporter, so panels use our mesh_turn_* from its log.)
+  return name === 'up';
 }
 
 const SERIES_SUFFIXES = ['_bucket', '_sum', '_count'];

@@ -15,7 +15,7 @@ export type TurnAuthFailure =
 
 export function createTurnMetrics(metrics: Metrics): TurnMetrics {
   const failures = metrics.counter('turn_auth_failures_total', 'refused TURN requests', ['reason']);
-  const bytes = metrics.counter('turn_relayed_bytes_total', 'relayed bytes (node-turn backend)', ['direction']);
+  const bytes = metrics.counter('turn_relayed_bytes_total', 'bytes relayed between clients and peers (coturn: from its usage reports, at refresh and close)', ['direction']);
   const restarts = metrics.counter('turn_backend_restarts_total', 'coturn restarts by the supervisor');
   const up = metrics.gauge('turn_backend_up', '1 while the TURN backend runs', ['backend']);
   const allocs = metrics.gauge('turn_allocations', 'live TURN allocations');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createLogger, createMetrics, turnCredentials, type Metrics } from '@mesh/shared';
+import { waitFor } from '@mesh/shared/testing';
 import type { TurnBackend, TurnBackendDeps } from '../src/backend.js';
 import { createTurnMetrics } from '../src/metrics.js';
 import { startPeer, stunclient, testTurnConfig, uclient, type UclientOptions } from './tools.js';
@@ -54,13 +55,18 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
       expect(open.stats().running).toBe(true);
     });
 
-    test('relays over channels (uclient default, REFRESH after ALLOCATE) with zero loss', async () => {
+    test('relays over channels (uclient default, REFRESH after ALLOCATE) with zero loss, and counts the bytes', async () => {
+      const bytes = (direction: string) => counter(metrics, `mesh_turn_relayed_bytes_total{direction="${direction}"`);
+      const [toPeer, toClient] = [await bytes('to_peer'), await bytes('to_client')];
       const r = await run(openPort, { messages: 100, sessions: 4 });
       expect(r.exitCode).toBe(0);
       expect(r.sent).toBe(400);
       expect(r.received).toBe(r.sent);
       expect(r.lostPercent).toBe(0);
       expect(open.stats().allocations).toBeGreaterThan(0);
+      // 400 messages each way, at least 100 bytes each (coturn reports when the sessions end).
+      await waitFor(async () => (await bytes('to_peer')) - toPeer >= 40_000 && (await bytes('to_client')) - toClient >= 40_000,
+        { timeoutMs: 15_000, message: 'relayed bytes counted both ways' });
     });
 
     test('relays with Send indications with zero loss', async () => {

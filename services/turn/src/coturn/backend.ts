@@ -19,6 +19,12 @@ const PREFIX = /^\d+: (?:\(\d+\): )?: ?/;
 const NEW_SESSION = /session (\w+): new,/;
 const CLOSED_SESSION = /session (\w+): (?:closed|usage: .*deleted)/;
 const REFUSED = /user <([^>]*)>: incoming packet \S+ processed, error (\d{3})/;
+/**
+ * Bytes exchanged with peers since the session's last report (coturn resets
+ * its counters after each): received from peers went to the client, sent
+ * went to peers. Debian's coturn has no Prometheus exporter; this is its traffic.
+ */
+const PEER_USAGE = /session \w+: peer usage: .*\brb=(\d+), sp=\d+, sb=(\d+)/;
 const REFUSAL_REASON: Record<string, TurnAuthFailure> = {
   '401': 'bad_integrity', '438': 'stale_nonce', '441': 'wrong_user', '486': 'quota', '403': 'forbidden_peer',
 };
@@ -48,6 +54,11 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
       metrics.allocations(sessions.size);
     } else if ((m = CLOSED_SESSION.exec(line)) && m[1] !== undefined) {
       if (sessions.delete(m[1])) metrics.allocations(sessions.size);
+    }
+    const usage = PEER_USAGE.exec(line);
+    if (usage?.[1] !== undefined && usage[2] !== undefined) {
+      metrics.relayed('to_client', Number(usage[1]));
+      metrics.relayed('to_peer', Number(usage[2]));
     }
     const refused = REFUSED.exec(line);
     // An empty user is the normal first challenge of long-term auth, not a failure.
