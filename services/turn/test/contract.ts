@@ -1,8 +1,10 @@
+import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createLogger, createMetrics, turnCredentials, type Metrics } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
 import type { TurnBackend, TurnBackendDeps } from '../src/backend.js';
 import { createTurnMetrics } from '../src/metrics.js';
+import { ALLOCATE, CHANNEL_BIND, LIFETIME, REFRESH, REQUESTED_UDP, TurnTestClient, channelNumber, u32, xorPeerAddress } from './stun-client.js';
 import { startPeer, stunclient, testTurnConfig, uclient, type UclientOptions } from './tools.js';
 
 const SECRET = 'contract-test-secret-0123456789';
@@ -67,6 +69,34 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
       // 400 messages each way, at least 100 bytes each (coturn reports when the sessions end).
       await waitFor(async () => (await bytes('to_peer')) - toPeer >= 40_000 && (await bytes('to_client')) - toClient >= 40_000,
         { timeoutMs: 15_000, message: 'relayed bytes counted both ways' });
+    });
+
+    test('a REFRESH in the middle of relayed traffic keeps the allocation: nothing lost before or after', async () => {
+      const echo = createSocket('udp4');
+      await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', resolve));
+      echo.on('message', (m, from) => echo.send(m, from.port, from.address));
+      const cr = creds();
+      const c = new TurnTestClient(openPort, cr.username, cr.credential);
+      try {
+        expect((await c.authed(ALLOCATE, [REQUESTED_UDP])).cls).toBe(2);
+        const channel = 0x4001;
+        expect((await c.request(CHANNEL_BIND, [channelNumber(channel), xorPeerAddress('127.0.0.1', echo.address().port)])).cls).toBe(2);
+        const echoed = new Set<string>();
+        c.onChannelData((ch, data) => { if (ch === channel) echoed.add(data.toString()); });
+        const burst = async (from: number): Promise<void> => {
+          for (let i = from; i < from + 50; i++) c.sendChannel(channel, Buffer.from(`message ${i}`));
+          await waitFor(() => echoed.size >= from + 50, { timeoutMs: 10_000, message: `echoes up to ${from + 50}` });
+        };
+        await burst(0);
+        const refreshed = await c.request(REFRESH, [[LIFETIME, u32(600)]]);
+        expect(refreshed.cls).toBe(2);
+        await burst(50);
+        expect(echoed.size).toBe(100);
+        expect((await c.request(REFRESH, [[LIFETIME, u32(0)]])).cls).toBe(2);
+      } finally {
+        c.close();
+        echo.close();
+      }
     });
 
     test('relays with Send indications with zero loss', async () => {

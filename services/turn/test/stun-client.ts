@@ -92,9 +92,43 @@ export class TurnTestClient {
     });
   }
 
+  /** Sends ChannelData on a bound channel (RFC 5766 11.4). */
+  sendChannel(channel: number, data: Buffer): void {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(channel, 0);
+    head.writeUInt16BE(data.length, 2);
+    this.sock.send(Buffer.concat([head, data]), this.port, '127.0.0.1');
+  }
+
+  /** Calls `fn` with the payload of every ChannelData message the server sends. */
+  onChannelData(fn: (channel: number, data: Buffer) => void): void {
+    this.sock.on('message', (buf: Buffer) => {
+      if (buf.length < 4 || (buf[0] ?? 0) < 0x40 || (buf[0] ?? 0) > 0x7f) return;
+      fn(buf.readUInt16BE(0), buf.subarray(4, 4 + buf.readUInt16BE(2)));
+    });
+  }
+
   close(): void {
     this.sock.close();
   }
+}
+
+export const CHANNEL_BIND = 0x0009;
+
+export function channelNumber(channel: number): [number, Buffer] {
+  const b = Buffer.alloc(4);
+  b.writeUInt16BE(channel, 0);
+  return [0x000c, b];
+}
+
+/** XOR-PEER-ADDRESS of an IPv4 peer. */
+export function xorPeerAddress(ip: string, port: number): [number, Buffer] {
+  const b = Buffer.alloc(8);
+  b[1] = 0x01;
+  b.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
+  const n = ip.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
+  b.writeUInt32BE((n ^ MAGIC) >>> 0, 4);
+  return [0x0012, b];
 }
 
 export const ALLOCATE = 0x0003;
