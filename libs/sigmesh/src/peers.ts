@@ -19,6 +19,11 @@ export interface PeersOptions {
   RTCPeerConnection?: PeerConnectionCtor;
   /** Candidates gathered within this window travel in one post. Default 200 ms. */
   candidateBatchMs?: number;
+  /**
+   * At most this many RTCPeerConnections at once (default 32): anyone who can
+   * post to the room could otherwise make us open one per made-up peer id.
+   */
+  maxLinks?: number;
 }
 
 export interface PeersEvents {
@@ -90,7 +95,10 @@ export class Peers extends Emitter<PeersEvents> {
   /** Signals received before start, in order (the room's backlog first). */
   private pending: RoomMessage[] | null;
 
-  constructor(private readonly room: Room, private readonly config: RtcConfiguration, private readonly Ctor: PeerConnectionCtor, private readonly batchMs: number) {
+  constructor(
+    private readonly room: Room, private readonly config: RtcConfiguration, private readonly Ctor: PeerConnectionCtor,
+    private readonly batchMs: number, private readonly maxLinks: number,
+  ) {
     super();
     this.pending = room.drainSignals();
     this.offs.push(
@@ -151,9 +159,10 @@ export class Peers extends Emitter<PeersEvents> {
     this.removeAllListeners();
   }
 
-  private link(id: string): Link {
+  private link(id: string): Link | undefined {
     const existing = this.links.get(id);
     if (existing) return existing;
+    if (this.links.size >= this.maxLinks) return undefined;
     const pc = new this.Ctor(this.config);
     // Negotiated channel: both sides open it the same way, no ondatachannel asymmetry.
     const channel = pc.createDataChannel('sigmesh', { negotiated: true, id: 0 });
@@ -200,7 +209,9 @@ export class Peers extends Emitter<PeersEvents> {
   private armWatchdog(id: string, l: Link): void {
     l.watchdog = setTimeout(() => {
       l.watchdog = null;
-      if (this.closed || this.links.get(id) !== l || l.channel.readyState !== 'connecting' || l.kicks >= MAX_KICKS) return;
+      if (this.closed || this.links.get(id) !== l || l.channel.readyState !== 'connecting') return;
+      // Still not open after every restart: free the slot (a later signal from this peer starts afresh).
+      if (l.kicks >= MAX_KICKS) return this.drop(id);
       l.kicks++;
       l.queue = l.queue.then(async () => {
         if (l.pc.signalingState === 'have-local-offer') await l.pc.setLocalDescription({ type: 'rollback' });
@@ -229,7 +240,10 @@ export class Peers extends Emitter<PeersEvents> {
     }
     const s = parseSignal(m.data);
     if (!s || this.closed) return;
+    // Signals only from members the room tracks (it bounds them), into a bounded set of links.
+    if (!this.links.has(m.from) && !this.room.peerIds().includes(m.from)) return;
     const l = this.link(m.from);
+    if (!l) return;
     l.queue = l.queue.then(() => this.apply(m.from, l, s)).catch((err: unknown) => this.emit('error', err));
   }
 
@@ -288,5 +302,5 @@ export async function joinPeers(room: Room, opts: PeersOptions = {}): Promise<Pe
     config = { iceServers };
   }
   if (opts.relayOnly) config.iceTransportPolicy = 'relay';
-  return new Peers(room, config, Ctor, opts.candidateBatchMs ?? 200);
+  return new Peers(room, config, Ctor, opts.candidateBatchMs ?? 200, Math.max(1, opts.maxLinks ?? 32));
 }
