@@ -90,3 +90,36 @@ describe('a live node losing NATS and Redis', () => {
     await roundTrip();
   }, 45_000);
 });
+
+describe('a node started before its Redis is up', () => {
+  test('serves /healthz and answers /readyz 503 while it waits for the store, then 200', async () => {
+    const redisPort = await freePort();
+    const opsPort = await freePort();
+    const ops = `http://127.0.0.1:${opsPort}`;
+    const status = async (path: string): Promise<number> => {
+      try {
+        return (await fetch(`${ops}${path}`)).status;
+      } catch {
+        return 0; // nothing listening
+      }
+    };
+    const starting = launch(embeddedNode, {
+      PORT: String(await freePort()), HOST: '127.0.0.1', METRICS_PORT: String(opsPort),
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`, DHT_BOOTSTRAP: 'none', DHT_PORT: String(await freePort()),
+      TURN_BACKEND: 'none', LOG_LEVEL: 'silent',
+    });
+    let redis: TestServer | undefined;
+    try {
+      await waitFor(async () => (await status('/readyz')) === 503, { timeoutMs: 10_000, message: '/readyz 503 while the store is missing' });
+      expect(await status('/healthz')).toBe(200);
+      redis = await startRedisServer({ port: redisPort });
+      await starting;
+      await waitFor(async () => (await status('/readyz')) === 200, { timeoutMs: 15_000, message: '/readyz 200 once Redis is up' });
+    } finally {
+      // A start still waiting for the store finishes once it is there, and can then stop.
+      redis ??= await startRedisServer({ port: redisPort });
+      await (await starting.catch(() => undefined))?.stop();
+      await redis.stop();
+    }
+  }, 40_000);
+});

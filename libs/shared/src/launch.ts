@@ -58,7 +58,39 @@ export async function launch(
 
   const busUp = metrics.gauge('bus_connected', '1 while the bus is connected');
   const storeUp = metrics.gauge('store_connected', '1 while the store is connected');
-  const assembly = await spec.build(deps);
+  // Set once every service has started: until then /readyz says 503.
+  let services: Service[] | undefined;
+  // The ops port comes first: building waits for the store (identity,
+  // secrets), and meanwhile /healthz must answer and /readyz say 503.
+  const ops = createOpsServer({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    metrics,
+    log,
+    ready: async () => {
+      const [b, s] = await Promise.all([bus.ping(1000), store.ping(1000)]);
+      busUp.set(b ? 1 : 0);
+      storeUp.set(s ? 1 : 0);
+      if (!b || !s || services === undefined) return false;
+      const ready = await Promise.all(services.map((x) => (x.ready ? x.ready() : true)));
+      return ready.every(Boolean);
+    },
+  });
+  const closeClients = async (): Promise<void> => {
+    if (!opts.override?.bus) await bus.close();
+    if (!opts.override?.store) await store.close();
+  };
+  let opsPort = 0;
+  let assembly: Assembly;
+  try {
+    opsPort = (await ops.start()).port;
+    assembly = await spec.build(deps);
+  } catch (err) {
+    log.error({ err }, 'start failed');
+    await ops.stop();
+    await closeClients();
+    throw err;
+  }
 
   const publicServer = assembly.routes && createHttpServer({
     host: config.host,
@@ -69,24 +101,8 @@ export async function launch(
       price: assembly.price ?? (() => ({ token: '', work: 0 })),
     }, assembly.routes).callback(),
   });
-  const ops = createOpsServer({
-    host: config.metricsHost,
-    port: config.metricsPort,
-    metrics,
-    log,
-    ready: async () => {
-      const [b, s] = await Promise.all([bus.ping(1000), store.ping(1000)]);
-      busUp.set(b ? 1 : 0);
-      storeUp.set(s ? 1 : 0);
-      if (!b || !s) return false;
-      const ready = await Promise.all(assembly.services.map((x) => (x.ready ? x.ready() : true)));
-      return ready.every(Boolean);
-    },
-  });
-
   const started: Service[] = [];
   let port: number | undefined;
-  let opsPort = 0;
   let stopping: Promise<void> | undefined;
 
   const stop = (): Promise<void> => {
@@ -98,8 +114,7 @@ export async function launch(
       }
       await publicServer?.stop();
       await ops.stop();
-      if (!opts.override?.bus) await bus.close();
-      if (!opts.override?.store) await store.close();
+      await closeClients();
       log.info('stopped');
     })();
     return stopping;
@@ -111,7 +126,7 @@ export async function launch(
       started.push(s);
     }
     if (publicServer) port = (await publicServer.start()).port;
-    opsPort = (await ops.start()).port;
+    services = assembly.services;
   } catch (err) {
     log.error({ err }, 'start failed');
     await stop();
