@@ -80,6 +80,8 @@ describe('a live node losing NATS and Redis', () => {
     await nats.stop();
     await waitFor(async () => (await ready()) === 503, { timeoutMs: 10_000, message: '/readyz 503 without NATS' });
     expect((await fetch(`${url}/`, { headers: { accept: 'application/json' } })).status).toBe(200);
+    // A room post could reach no live stream: refused before it pays.
+    expect(await post(randomBytes(20).toString('hex'), 'while nats is down')).toBe(503);
     // The DHT is asked over the bus: refused at once as unavailable, before any payment (not a 402, not a 504 later).
     const dhtGet = await fetch(`${url}/dht-get?key=${'ab'.repeat(32)}`, { headers: { accept: 'application/json' } });
     expect(dhtGet.status).toBe(503);

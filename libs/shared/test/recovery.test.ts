@@ -33,6 +33,7 @@ describe('bus and store survive a server restart', () => {
   let client: Bus;
   let store: Store;
   const received: string[] = [];
+  let reconnects = 0;
 
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
@@ -42,8 +43,10 @@ describe('bus and store survive a server restart', () => {
     store = createRedisStore({ url: redis.url, prefix: `${prefix}:`, log, maxReconnectDelayMs: 500 });
     server.subscribe('events', (data) => received.push(dec(data)));
     server.respond('rpc', (data) => enc(`ok:${dec(data)}`));
+    server.onReconnect(() => { reconnects++; });
     await server.ping();
     await waitFor(() => store.isReady(), { message: 'store ready' });
+    expect(reconnects).toBe(0); // the first connect is not a reconnect
   });
 
   afterAll(async () => {
@@ -86,6 +89,8 @@ describe('bus and store survive a server restart', () => {
     await Promise.all([nats.restart(), redis.restart()]);
     await waitFor(() => server.isReady() && client.isReady(), { ...RECOVER, message: 'bus reconnected' });
     await waitFor(() => store.isReady(), { ...RECOVER, message: 'store reconnected' });
+    // Listeners learn that messages may have been missed meanwhile.
+    expect(reconnects).toBe(1);
     expect(await client.ping()).toBe(true);
     expect(await store.ping()).toBe(true);
     // The server side re-subscribes on reconnect; make sure it has before publishing from the other connection.

@@ -53,7 +53,7 @@ interface Cursor {
   /** True while the anchor or a gap is being read from history: arrivals queue meanwhile. */
   busy: boolean;
   queue: WireMessage[];
-  /** Arrivals were dropped on a full queue: read history up to its end once the queue is empty. */
+  /** Arrivals were dropped (a full queue, a bus outage): read history up to its end once the queue is empty. */
   resync: boolean;
   /**
    * Ids a failed gap fill skipped over (after < id < before): their bus copies
@@ -115,6 +115,20 @@ export function createFanout(opts: {
   onMessage(hash: string, msg: WireMessage): void;
 }): Fanout {
   const entries = new Map<string, Entry>();
+  let offReconnect: (() => void) | undefined;
+
+  /**
+   * After a bus outage, messages published meanwhile never came: every room
+   * reads history past its last delivered id (a room with later traffic would
+   * see the gap anyway; a quiet one would not until its next message).
+   */
+  function resyncAll(): void {
+    for (const [hash, e] of entries) {
+      if (e.cursor.last === null) continue;
+      e.cursor.resync = true;
+      if (!e.cursor.busy) void drain(hash, e.cursor);
+    }
+  }
 
   function deliver(hash: string, c: Cursor, msg: WireMessage): void {
     c.last = msg.id;
@@ -142,7 +156,7 @@ export function createFanout(opts: {
     if (c.last === null || compareLogIds(msg.id, c.last) > 0) deliver(hash, c, msg);
   }
 
-  /** After dropped arrivals: everything history holds past the last delivered id. */
+  /** After dropped arrivals or a bus outage: everything history holds past the last delivered id. */
   async function catchUp(hash: string, c: Cursor): Promise<void> {
     const from = c.last;
     if (from === null) return; // no anchor: history cannot tell what is owed
@@ -194,6 +208,7 @@ export function createFanout(opts: {
 
   return {
     retain(hash) {
+      offReconnect ??= opts.bus.onReconnect(resyncAll);
       const existing = entries.get(hash);
       if (existing !== undefined) {
         existing.refs++;
@@ -233,6 +248,8 @@ export function createFanout(opts: {
     },
 
     clear() {
+      offReconnect?.();
+      offReconnect = undefined;
       for (const e of entries.values()) {
         e.sub.unsubscribe();
         e.cursor.queue = [];

@@ -29,6 +29,8 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
     // SSE never dispatches an event whose data is empty: such a post could reach nobody.
     if (text === '') throw new ProtocolError('bad_request', 'The message is empty.');
 
+    // Without the bus the message would be kept but reach no live stream: refused before it pays.
+    if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');
     const work = await orUnavailable(d.price.work(hash));
     const header = ctx.get('X-PoW');
     await d.runtime.pow.verify({

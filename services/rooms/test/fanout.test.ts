@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { createLocalBroker, createLocalBus, createLogger, createMemoryStore } from '@mesh/shared';
+import { createLocalBroker, createLocalBus, createLogger, createMemoryStore, type Bus } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
 import { createFanout, decodeWireMessage, encodeWireMessage, type WireMessage } from '../src/fanout.js';
 import { createRoomHistory } from '../src/history.js';
@@ -15,14 +15,14 @@ type History = ReturnType<typeof history>;
  * A fan-out on one in-process broker, subscribed to HASH, recording the data
  * it delivers; `publish` plays the other workers; `close` ends it all.
  */
-async function sequenced(h: History): Promise<{
+async function sequenced(h: History, wrap: (bus: Bus) => Bus = (b) => b): Promise<{
   got: string[]; broker: ReturnType<typeof createLocalBroker>; publish(msg: Uint8Array): void; close(): Promise<void>;
 }> {
   const broker = createLocalBroker();
   const bus = createLocalBus({ broker });
   const publisher = createLocalBus({ broker });
   const got: string[] = [];
-  const f = createFanout({ bus, log, history: h, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+  const f = createFanout({ bus: wrap(bus), log, history: h, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
   await f.retain(HASH);
   return {
     got, broker,
@@ -134,6 +134,22 @@ describe('fan-out', () => {
     publish(await appended(h, 'Y'));
     await waitFor(() => got.includes('Y'), { message: 'Y' });
     expect(got).toEqual(['X', 'W', 'Y']);
+    await close();
+  });
+
+  test('after a bus outage, a quiet room is sent what history holds past its last delivered message', async () => {
+    const h = history();
+    let reconnected = (): void => {};
+    const { got, publish, close } = await sequenced(h, (bus) => ({
+      ...bus, onReconnect: (fn: () => void) => { reconnected = fn; return () => {}; },
+    }));
+    publish(await appended(h, 'live'));
+    await waitFor(() => got.length === 1, { message: 'live' });
+    // Accepted by another worker while this one was cut off from the bus: its copy never comes.
+    await appended(h, 'missed');
+    reconnected();
+    await waitFor(() => got.includes('missed'), { message: 'missed, read from history' });
+    expect(got).toEqual(['live', 'missed']);
     await close();
   });
 

@@ -42,6 +42,14 @@ export interface Bus {
   /** True while connected (for /readyz). */
   isReady(): boolean;
 
+  /**
+   * Calls `fn` each time the connection comes back after an outage (not at
+   * the first connect): messages published meanwhile were not delivered to
+   * this instance, so state kept elsewhere must be re-read. Returns the
+   * unsubscribe function. An in-process bus never loses its connection.
+   */
+  onReconnect(fn: () => void): () => void;
+
   /** Round trip to the broker; false instead of throwing. */
   ping(timeoutMs?: number): Promise<boolean>;
 

@@ -191,6 +191,7 @@ export function createLocalBus(opts: { prefix?: string; broker?: LocalBroker; lo
     },
 
     isReady: () => !closed,
+    onReconnect: () => () => {},
 
     ping: () => Promise.resolve(!closed),
 

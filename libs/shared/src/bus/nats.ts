@@ -77,6 +77,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
   const bindings = new Set<Binding>();
   const inFlight = new Set<(err: BusError) => void>();
   const waitingForConnection = new Set<() => void>();
+  const reconnectListeners = new Set<() => void>();
   let nc: NatsConnection | undefined;
   let connected = false;
   let closed = false;
@@ -124,6 +125,13 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
         case 'reconnect':
           connected = true;
           log.info({ server: s.server }, 'bus reconnected');
+          for (const fn of [...reconnectListeners]) {
+            try {
+              fn();
+            } catch (err) {
+              log.warn({ err }, 'bus reconnect listener threw');
+            }
+          }
           break;
         case 'close':
           connected = false;
@@ -301,6 +309,11 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
     },
 
     isReady: () => !closed && connected && nc !== undefined && !nc.isClosed(),
+
+    onReconnect(fn) {
+      reconnectListeners.add(fn);
+      return () => reconnectListeners.delete(fn);
+    },
 
     async ping(timeoutMs = 2000) {
       const c = nc;
