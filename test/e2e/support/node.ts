@@ -42,7 +42,24 @@ function relayRange(): [number, number] {
   return [min, min + 49];
 }
 
+/**
+ * Starts the node; a start that lost one of its free ports to a concurrent
+ * test (EADDRINUSE: freePort only finds a port free at that moment) is
+ * retried on fresh ports, twice at most.
+ */
 export async function startMeshNode(opts: NodeOptions): Promise<MeshNodeProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTakenError)) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(opts: NodeOptions): Promise<MeshNodeProcess> {
   const port = await freePort();
   const metricsPort = await freePort();
   const [relayMin, relayMax] = relayRange();
@@ -100,13 +117,16 @@ export async function startMeshNode(opts: NodeOptions): Promise<MeshNodeProcess>
   };
   try {
     await waitFor(async () => {
-      if (!child.isRunning()) throw new Error(`exited early:\n${child.output()}`);
+      if (!child.isRunning()) return true; // judged below, without waiting out the timeout
       const res = await fetch(`${node.metricsUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
       return res.status === 200;
     }, { timeoutMs: 30_000, intervalMs: 100, message: `${opts.name} ready at ${node.metricsUrl}/readyz` });
+    if (!child.isRunning()) throw new Error('exited early');
   } catch (err) {
     await child.stop(1000);
-    throw new Error(`${opts.name} did not become ready; its output:\n${child.output().slice(-4000)}`, { cause: err });
+    const output = child.output();
+    const Failure = output.includes('EADDRINUSE') ? PortTakenError : Error;
+    throw new Failure(`${opts.name} did not become ready; its output:\n${output.slice(-4000)}`, { cause: err });
   }
   return node;
 }
