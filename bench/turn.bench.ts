@@ -25,6 +25,8 @@ const MESSAGES = quick ? 50 : 1000;
 const LENGTH = 1000;
 const INTERVAL_MS = quick ? 5 : 1;
 const SECRET = 'bench-turn-secret-0123456789';
+/** A healthy target answers STUN within a second or two; one that does not is retried on other ports. */
+const START_TIMEOUT_MS = 10_000;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 interface Target {
@@ -85,7 +87,7 @@ function ourService(backend: 'node-turn' | 'coturn'): Target {
       child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
       const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`exited (${code ?? signal})`)));
       // A target that never answers must not outlive the run (it holds the relay ports).
-      await Promise.race([waitForStun(port, 20_000), exited.then((how) => { throw new Error(how); })]).catch(async (err: unknown) => {
+      await Promise.race([waitForStun(port, START_TIMEOUT_MS), exited.then((how) => { throw new Error(how); })]).catch(async (err: unknown) => {
         await stopChild(child, 5000);
         throw new Error(`${err instanceof Error ? err.message : String(err)}; its stderr: ${stderr || '(empty)'}`);
       });
@@ -104,7 +106,7 @@ const bareCoturn: Target = {
       '--static-auth-secret', SECRET, '--realm', 'bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
       '--userdb', join(dir, 'db'), '--pidfile', join(dir, 'pid'), '--no-stdout-log',
     ], { stdio: 'ignore' });
-    await waitForStun(port, 20_000).catch(async (err: unknown) => {
+    await waitForStun(port, START_TIMEOUT_MS).catch(async (err: unknown) => {
       await stopChild(child, 5000);
       rmSync(dir, { recursive: true, force: true });
       throw err;
