@@ -75,7 +75,10 @@ function expectAll(events: Array<{ data: string; lastEventId: string; hasId: boo
 
 beforeAll(async () => {
   // A short reconnect delay keeps the run short; EventSource waits exactly this.
-  topo = await startTopology({ env: { ROOM_RETRY_MS: '500' } });
+  // The failover test posts as fast as PoW allows: at an idle node's price that
+  // is over 100 posts while the client is away, past the default history (a
+  // gap PROTOCOL allows). A longer history keeps the test about the resume.
+  topo = await startTopology({ env: { ROOM_RETRY_MS: '500', ROOM_HISTORY_MAX: '10000' } });
 }, 60_000);
 
 afterAll(async () => {
