@@ -260,11 +260,9 @@ export function createLoadMonitor(deps: LoadMonitorDeps): LoadMonitor {
   return {
     start() {
       if (timer !== undefined) return;
-      // The first interval starts now: the cpu the process spent starting up
-      // is not load (it priced a fresh node at ~10x the base for seconds).
-      sampler.sample();
       timer = setInterval(() => void tick(), deps.intervalMs);
       timer.unref();
+      void tick();
     },
     stop() {
       if (timer !== undefined) clearInterval(timer);
