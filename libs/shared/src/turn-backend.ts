@@ -13,7 +13,8 @@ export function onPath(cmd: string): boolean {
  * the turn service (which backend it runs) and the runtime (which urls
  * `/token` and `/` advertise: TCP only with coturn).
  */
-export function resolveTurnBackend(configured: TurnBackendName, hasCoturn = onPath('turnserver')): ResolvedTurnBackend {
-  if (configured === 'auto') return hasCoturn ? 'coturn' : 'node-turn';
+export function resolveTurnBackend(configured: TurnBackendName, hasCoturn?: boolean): ResolvedTurnBackend {
+  // PATH is looked up (a shell spawned) only for `auto`.
+  if (configured === 'auto') return (hasCoturn ?? onPath('turnserver')) ? 'coturn' : 'node-turn';
   return configured;
 }

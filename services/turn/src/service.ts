@@ -38,7 +38,7 @@ export function createTurnService(
       await b?.stop();
     },
     async ready() {
-      if (resolveTurnBackend(config.turn.backend) === 'none') return true;
+      if (config.turn.backend === 'none') return true;
       if (!backend?.stats().running) return false;
       const host = config.turn.listenHost === '0.0.0.0' ? '127.0.0.1' : config.turn.listenHost === '::' ? '::1' : config.turn.listenHost;
       return stunBinding(host, config.turn.port, 500).then(() => true, () => false);
