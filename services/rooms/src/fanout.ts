@@ -141,32 +141,38 @@ export function createFanout(opts: {
     return msg.prev !== c.last && compareLogIds(msg.prev, c.last) > 0;
   }
 
-  async function fill(hash: string, c: Cursor, msg: WireMessage): Promise<void> {
+  /**
+   * Delivers what history holds past the last delivered id, below `beforeId`
+   * when given; `at` stands in for the accept time. False when history
+   * could not be read.
+   */
+  async function fromHistory(hash: string, c: Cursor, at: number, beforeId?: string): Promise<boolean> {
     const from = c.last;
     try {
       for (const e of await opts.history.after(hash, from)) {
         if (from !== null && compareLogIds(e.id, from) <= 0) continue;
-        if (compareLogIds(e.id, msg.id) >= 0) break;
-        deliver(hash, c, { id: e.id, data: e.data, at: msg.at });
+        if (beforeId !== undefined && compareLogIds(e.id, beforeId) >= 0) break;
+        deliver(hash, c, { id: e.id, data: e.data, at });
       }
+      return true;
     } catch (err) {
-      opts.log.warn({ err, hash }, 'room history unavailable; a message overtaken on the bus is delivered when it comes');
-      if (from !== null) c.owed = { after: from, before: msg.id };
+      opts.log.warn({ err, hash }, 'room history unavailable');
+      return false;
     }
+  }
+
+  /** A gap before `msg`: the missing entries from history, then `msg`. */
+  async function fill(hash: string, c: Cursor, msg: WireMessage): Promise<void> {
+    const from = c.last;
+    // Unread, the overtaken messages are still delivered when their copies come.
+    if (!(await fromHistory(hash, c, msg.at, msg.id)) && from !== null) c.owed = { after: from, before: msg.id };
     if (c.last === null || compareLogIds(msg.id, c.last) > 0) deliver(hash, c, msg);
   }
 
   /** After dropped arrivals or a bus outage: everything history holds past the last delivered id. */
   async function catchUp(hash: string, c: Cursor): Promise<void> {
-    const from = c.last;
-    if (from === null) return; // no anchor: history cannot tell what is owed
-    try {
-      for (const e of await opts.history.after(hash, from)) {
-        if (compareLogIds(e.id, from) > 0) deliver(hash, c, { id: e.id, data: e.data, at: Date.now() });
-      }
-    } catch (err) {
-      opts.log.warn({ err, hash }, 'room history unavailable; messages dropped on a full sequencing queue are lost');
-    }
+    if (c.last === null) return; // no anchor: history cannot tell what is owed
+    await fromHistory(hash, c, Date.now());
   }
 
   function isOwed(c: Cursor, id: string): boolean {
