@@ -222,14 +222,11 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
   const r = new Reader(env);
   const port = r.port('PORT', 8080);
   const publicUrl = r.url('PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
-  {
-    // Announced to the whole mesh and put in pages: no credentials, query or fragment.
-    const u = new URL(publicUrl);
-    if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') {
-      throw new ConfigError('PUBLIC_URL', `must be scheme://host[:port][/path] without credentials, query or fragment, got "${publicUrl}"`);
-    }
-  }
   const pub = new URL(publicUrl);
+  // Announced to the whole mesh and put in pages: no credentials, query or fragment.
+  if (pub.username !== '' || pub.password !== '' || pub.search !== '' || pub.hash !== '') {
+    throw new ConfigError('PUBLIC_URL', `must be scheme://host[:port][/path] without credentials, query or fragment, got "${publicUrl}"`);
+  }
   const publicPort = pub.port !== '' ? Number(pub.port) : pub.protocol === 'https:' ? 443 : 80;
 
   const bootstrapRaw = r.raw('DHT_BOOTSTRAP');

@@ -41,8 +41,8 @@ async function openPort(): Promise<Port> {
  */
 function createYield(): () => Promise<void> {
   // The part both the DOM's and Node's MessagePort have.
-  type Port = { addEventListener(type: 'message', fn: () => void): void; start(): void; postMessage(m: null): void; unref?: () => void };
-  const channel = new MessageChannel() as unknown as { port1: Port; port2: Port };
+  type ChannelPort = { addEventListener(type: 'message', fn: () => void): void; start(): void; postMessage(m: null): void; unref?: () => void };
+  const channel = new MessageChannel() as unknown as { port1: ChannelPort; port2: ChannelPort };
   const waiting: (() => void)[] = [];
   channel.port1.addEventListener('message', () => waiting.shift()?.());
   channel.port1.start();

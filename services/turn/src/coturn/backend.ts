@@ -9,7 +9,6 @@ import { waitForStun } from '../wait-for-stun.js';
 import { coturnConfig } from './config.js';
 import { createSupervisor, type Supervisor } from './supervisor.js';
 
-/** True when `cmd` is an executable on PATH. */
 function supportsPrometheus(binary: string): boolean {
   const help = spawnSync(binary, ['-h'], { encoding: 'utf8', timeout: 5000 });
   return /--prometheus/.test(`${help.stdout ?? ''}${help.stderr ?? ''}`);
