@@ -69,7 +69,14 @@ export interface DhtConfig {
   network: string;
   /** SHA-1 of `network`, 40 hex: the infohash nodes announce under. */
   infohash: string;
+  /** Accept `http://` node URLs (MESH_ALLOW_INSECURE); says nothing about which addresses may be probed. */
   allowInsecure: boolean;
+  /**
+   * Canonical CIDRs exempt from the probe's special-address guard
+   * (MESH_ALLOWED_PEERS): loopback, private and link-local peers are
+   * probed only inside these ranges.
+   */
+  allowedPeers: string[];
   /** Port announced under the infohash: the public HTTP port of this node. */
   announcePort: number;
   lookupIntervalMs: number;
@@ -307,6 +314,7 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
       network,
       infohash: networkInfohash(network),
       allowInsecure: r.bool('MESH_ALLOW_INSECURE', false),
+      allowedPeers: checkCidrs('MESH_ALLOWED_PEERS', r.list('MESH_ALLOWED_PEERS', [])).map((c) => parseCidr(c).text),
       announcePort: r.port('DHT_ANNOUNCE_PORT', publicPort),
       lookupIntervalMs: r.int('DHT_LOOKUP_INTERVAL_MS', 5 * 60_000, 100, 86_400_000),
       maxNodes: r.int('MESH_MAX_NODES', 1000, 1, 100000),

@@ -10,13 +10,24 @@ import { isSpecialPurposeIp } from '@mesh/shared';
  * one that never answers), a hard cap on body bytes (the socket is destroyed
  * past it, so a peer answering gigabytes costs `maxBytes`), no redirects, no
  * keep-alive, and no connection to special-purpose addresses (loopback,
- * private, link-local, ...) unless `allowSpecial`, checked on the resolved
- * address so a DNS name cannot point us inside.
+ * private, link-local, ...) unless `allowed` accepts them, checked on the
+ * address we connect to so a DNS name cannot point us inside.
  */
 export interface BoundedFetchOptions {
   timeoutMs: number;
   maxBytes: number;
-  allowSpecial: boolean;
+  /**
+   * Special-purpose addresses this accepts are reached anyway (the
+   * operator's MESH_ALLOWED_PEERS); without it none is.
+   */
+  allowed?: (ip: string) => boolean;
+  /**
+   * Connect to this address whatever the URL's host name resolves to now:
+   * the caller checked the name once and pins what it checked, so a DNS
+   * rebind between check and connect cannot send us elsewhere. TLS (SNI,
+   * certificate) and the Host header still name the URL's host.
+   */
+  address?: string;
   /**
    * Skip TLS certificate checks: only for the first contact with a bare
    * `ip:port` from the DHT, which no certificate names. What we keep is
@@ -25,7 +36,13 @@ export interface BoundedFetchOptions {
   insecureTls?: boolean;
 }
 
-export type FetchFailure = 'special_address' | 'unreachable' | 'timeout' | 'too_large' | 'bad_status' | 'not_json';
+/**
+ * `refused`: nothing listens there (ECONNREFUSED); `not_http`: something
+ * took the connection but did not answer HTTP (reset, hang-up, garbage, as a
+ * TLS server does to plain HTTP); `unreachable`: any other transport error.
+ */
+export type FetchFailure =
+  | 'special_address' | 'refused' | 'not_http' | 'unreachable' | 'timeout' | 'too_large' | 'bad_status' | 'not_json';
 
 export type FetchJsonResult = { ok: true; body: unknown } | { ok: false; reason: FetchFailure; detail?: string };
 
@@ -35,12 +52,16 @@ class SpecialAddressError extends Error {
   }
 }
 
-/** dns.lookup that refuses any special-purpose address among the results. */
-function guardedLookup(): LookupFunction {
+/** Special-purpose and not exempted by the operator. */
+function forbidden(ip: string, allowed: ((ip: string) => boolean) | undefined): boolean {
+  return isSpecialPurposeIp(ip) && allowed?.(ip) !== true;
+}
+
+/** A lookup that answers `addresses` (the pinned one, or dns.lookup's) unless one of them is forbidden. */
+function guardedLookup(allowed: ((ip: string) => boolean) | undefined, pinned: string | undefined): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err, '', 4);
-      const bad = addresses.find((a) => isSpecialPurposeIp(a.address));
+    const answer = (addresses: LookupAddress[]): void => {
+      const bad = addresses.find((a) => forbidden(a.address, allowed));
       if (bad !== undefined || addresses.length === 0) {
         return callback(new SpecialAddressError(bad?.address ?? hostname), '', 4);
       }
@@ -50,19 +71,36 @@ function guardedLookup(): LookupFunction {
         const first = addresses[0] as LookupAddress;
         callback(null, first.address, first.family);
       }
+    };
+    if (pinned !== undefined) {
+      answer([{ address: pinned, family: isIP(pinned) === 6 ? 6 : 4 }]);
+      return;
+    }
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+      if (err) return callback(err, '', 4);
+      answer(addresses);
     });
   };
 }
 
+function errorCodes(err: Error): string[] {
+  const own = (err as NodeJS.ErrnoException).code;
+  // Happy-eyeballs connects fail with an AggregateError of one error per address.
+  const inner = err instanceof AggregateError ? err.errors.flatMap((e: unknown) => (e instanceof Error ? errorCodes(e) : [])) : [];
+  return [...(own === undefined ? [] : [own]), ...inner];
+}
+
 export function fetchJson(url: URL, opts: BoundedFetchOptions): Promise<FetchJsonResult> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!opts.allowSpecial && isIP(host) !== 0 && isSpecialPurposeIp(host)) {
-    return Promise.resolve({ ok: false, reason: 'special_address', detail: host });
+  const target = opts.address ?? (isIP(host) !== 0 ? host : undefined);
+  if (target !== undefined && (isIP(target) === 0 || forbidden(target, opts.allowed))) {
+    return Promise.resolve({ ok: false, reason: 'special_address', detail: target });
   }
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
 
   return new Promise((resolve) => {
     let settled = false;
+    let connected = false;
     const finish = (result: FetchJsonResult): void => {
       if (settled) return;
       settled = true;
@@ -75,14 +113,21 @@ export function fetchJson(url: URL, opts: BoundedFetchOptions): Promise<FetchJso
       method: 'GET',
       headers: { accept: 'application/json', 'user-agent': 'mesh-node-probe' },
       agent: false,
-      ...(opts.allowSpecial ? {} : { lookup: guardedLookup() }),
+      // An IP literal is checked above and needs no lookup; a name gets the guarded (or pinned) one.
+      lookup: guardedLookup(opts.allowed, opts.address),
       ...(url.protocol === 'https:' ? { rejectUnauthorized: opts.insecureTls !== true } : {}),
     });
     const deadline = setTimeout(() => finish({ ok: false, reason: 'timeout' }), opts.timeoutMs);
+    // TCP connect, before any TLS: what tells "nothing there" from "something that is not HTTP".
+    req.on('socket', (sock) => sock.once('connect', () => { connected = true; }));
 
     req.on('error', (err: Error) => {
       const special = err instanceof SpecialAddressError || err.cause instanceof SpecialAddressError;
-      finish({ ok: false, reason: special ? 'special_address' : 'unreachable', detail: err.message });
+      let reason: FetchFailure = 'unreachable';
+      if (special) reason = 'special_address';
+      else if (connected) reason = 'not_http';
+      else if (errorCodes(err).includes('ECONNREFUSED')) reason = 'refused';
+      finish({ ok: false, reason, detail: err.message });
     });
     req.on('response', (res: IncomingMessage) => {
       if (res.statusCode !== 200) {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import dc from 'node:diagnostics_channel';
+import { createServer as createHttpServer, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { canonicalNodeUrl, PROBE_MAX_BYTES, probePeer, type ProbeOptions } from '../src/index.js';
@@ -7,10 +9,55 @@ import { json, otherNetworkInfohash, startHttp, type HttpTestServer } from './su
 
 const network = otherNetworkInfohash('probe-test');
 // A peer that answers gets the production timeout (a short one flaked on a busy 2-core machine);
-// peers meant to time out get a short one.
-const opts: ProbeOptions = { network, allowInsecure: true, timeoutMs: 3000 };
+// peers meant to time out get a short one. Loopback is special-purpose: only the allow list lets us probe it.
+const opts: ProbeOptions = { network, allowInsecure: true, allowedPeers: ['127.0.0.0/8'], timeoutMs: 3000 };
 const short: ProbeOptions = { ...opts, timeoutMs: 500 };
 const peerOf = (s: { port: number }): { host: string; port: number } => ({ host: '127.0.0.1', port: s.port });
+
+/** An HTTP server on `host` (any loopback address) that counts the requests it gets. */
+interface CountingServer extends HttpTestServer {
+  hits: IncomingMessage[];
+}
+async function listenOn(
+  host: string, port: number, handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<CountingServer> {
+  const hits: IncomingMessage[] = [];
+  const server = createHttpServer((req, res) => {
+    hits.push(req);
+    handler(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    server, port: bound, url: `http://${host}:${bound}`, hits,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Every HTTP request this process starts while `fn` runs, as `protocol//host`. */
+async function requestsDuring(fn: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const onStart = (msg: unknown): void => {
+    const req = (msg as { request: ClientRequest }).request;
+    seen.push(`${req.protocol}//${String(req.getHeader('host'))}`);
+  };
+  dc.subscribe('http.client.request.start', onStart);
+  try {
+    await fn();
+  } finally {
+    dc.unsubscribe('http.client.request.start', onStart);
+  }
+  return seen;
+}
 
 describe('probePeer', () => {
   const servers: HttpTestServer[] = [];
@@ -120,11 +167,131 @@ describe('probePeer', () => {
     expect(PROBE_MAX_BYTES).toBeLessThanOrEqual(64 * 1024);
   });
 
-  test('refuses special-purpose addresses unless insecure nodes are allowed', async () => {
-    const strict = { ...opts, allowInsecure: false };
-    expect(await probePeer(peerOf(genuine), strict)).toMatchObject({ ok: false, reason: 'special_address' });
-    expect(await probePeer({ host: '10.1.2.3', port: 80 }, strict)).toMatchObject({ ok: false, reason: 'special_address' });
-    expect(await probePeer({ host: '169.254.169.254', port: 80 }, strict)).toMatchObject({ ok: false, reason: 'special_address' });
+  test('refuses special-purpose addresses, insecure urls allowed or not, unless MESH_ALLOWED_PEERS covers them', async () => {
+    const counted = await listenOn('127.0.0.1', 0, (_req, res) => json(res, { id: genuineId, url: genuine.url, network }));
+    servers.push(counted);
+    // Production default: no allow list. http urls being accepted changes nothing about addresses.
+    for (const o of [{ ...opts, allowedPeers: undefined }, { ...opts, allowedPeers: [] }, { ...opts, allowInsecure: false, allowedPeers: undefined }]) {
+      expect(await probePeer(peerOf(counted), o)).toMatchObject({ ok: false, reason: 'special_address' });
+      expect(await probePeer({ host: '::ffff:127.0.0.1', port: counted.port }, o)).toMatchObject({ ok: false, reason: 'special_address' });
+      for (const host of ['::1', '0.0.0.0', '10.1.2.3', '169.254.169.254', '192.168.1.1', 'fe80::1']) {
+        expect(await probePeer({ host, port: 80 }, o)).toMatchObject({ ok: false, reason: 'special_address' });
+      }
+    }
+    // A list that covers other ranges does not cover this one.
+    expect(await probePeer(peerOf(counted), { ...opts, allowedPeers: ['127.0.0.2/32', '10.0.0.0/8'] }))
+      .toMatchObject({ ok: false, reason: 'special_address' });
+    expect(counted.hits).toHaveLength(0);
+    // Covered: probed, in either form of the address.
+    const only = { ...opts, allowedPeers: ['127.0.0.1/32'] };
+    expect(await probePeer(peerOf(counted), only)).toMatchObject({ ok: true, id: genuineId });
+    expect(await probePeer({ host: '::ffff:127.0.0.1', port: counted.port }, only)).toMatchObject({ ok: true, id: genuineId });
+    expect(counted.hits.length).toBeGreaterThan(0);
+  });
+
+  test('tries https after plain http only when something answered that is not HTTP', async () => {
+    // Nothing listening: one connection attempt, no TLS retry.
+    const closed = await listenOn('127.0.0.1', 0, () => undefined);
+    await closed.close();
+    let result: unknown;
+    const refused = await requestsDuring(async () => { result = await probePeer(peerOf(closed), opts); });
+    expect(result).toMatchObject({ ok: false, reason: 'refused' });
+    expect(refused).toEqual([`http://127.0.0.1:${closed.port}`]);
+    // Silent: the deadline, no second try.
+    const silent = (rawSilent.address() as AddressInfo).port;
+    const timedOut = await requestsDuring(async () => { result = await probePeer({ host: '127.0.0.1', port: silent }, short); });
+    expect(result).toMatchObject({ ok: false, reason: 'timeout' });
+    expect(timedOut).toHaveLength(1);
+    // A server that takes the connection and hangs up (as a TLS port does to plain http): https next.
+    const hangUp = createServer((sock) => sock.once('data', () => sock.destroy()));
+    await new Promise<void>((resolve) => hangUp.listen(0, '127.0.0.1', resolve));
+    const port = (hangUp.address() as AddressInfo).port;
+    try {
+      const retried = await requestsDuring(async () => { result = await probePeer({ host: '127.0.0.1', port }, opts); });
+      expect(result).toMatchObject({ ok: false, reason: 'not_http' });
+      expect(retried).toEqual([`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`]);
+    } finally {
+      await new Promise<void>((resolve) => hangUp.close(() => resolve()));
+    }
+    // An error status: https next too (the plain http answer is kept when TLS finds nothing).
+    const status = await serve({ error: 'not_found' }, 400);
+    const onStatus = await requestsDuring(async () => { result = await probePeer(peerOf(status), opts); });
+    expect(result).toMatchObject({ ok: false, reason: 'bad_status' });
+    expect(onStatus).toEqual([`http://127.0.0.1:${status.port}`, `https://127.0.0.1:${status.port}`]);
+  });
+
+  describe('the url a peer names must be the probed IP', () => {
+    // The peer is probed at 127.0.0.2; "elsewhere" is 127.0.0.1, which must never hear from us.
+    let elsewhere: CountingServer;
+    const peers: CountingServer[] = [];
+    const naming = async (url: (self: CountingServer) => string, port = 0): Promise<CountingServer> => {
+      let self: CountingServer | undefined;
+      self = await listenOn('127.0.0.2', port, (_req, res) => json(res, { id: genuineId, url: url(self as CountingServer), network }));
+      peers.push(self);
+      return self;
+    };
+    const at = (s: CountingServer): { host: string; port: number } => ({ host: '127.0.0.2', port: s.port });
+
+    beforeAll(async () => {
+      elsewhere = await listenOn('127.0.0.1', 0, (_req, res) => json(res, { id: genuineId, url: `http://127.0.0.1:${elsewhere.port}`, network }));
+    });
+    afterAll(async () => {
+      await Promise.all([elsewhere, ...peers].map((s) => s.close()));
+    });
+
+    test('an IP literal that is another address is refused without a request to it', async () => {
+      const liar = await naming(() => elsewhere.url);
+      expect(await probePeer(at(liar), opts)).toMatchObject({ ok: false, reason: 'url_elsewhere' });
+      const mapped = await naming(() => `http://[::ffff:127.0.0.1]:${elsewhere.port}`);
+      expect(await probePeer(at(mapped), opts)).toMatchObject({ ok: false, reason: 'url_elsewhere' });
+      const v6 = await naming(() => `http://[::1]:${elsewhere.port}`);
+      expect(await probePeer(at(v6), opts)).toMatchObject({ ok: false, reason: 'url_elsewhere' });
+      expect(elsewhere.hits).toHaveLength(0);
+    });
+
+    test('the same IP in another form, or on another port, is the same host', async () => {
+      const self = await naming((s) => `http://127.0.0.2:${s.port}`);
+      expect(await probePeer({ host: '::ffff:127.0.0.2', port: self.port }, opts)).toEqual({ ok: true, id: genuineId, url: self.url });
+      const mappedUrl = await naming((s) => `http://[::ffff:127.0.0.2]:${s.port}`);
+      expect(await probePeer(at(mappedUrl), opts)).toMatchObject({ ok: true, id: genuineId });
+      // A hint on another port of the probed IP (a node behind a proxy) is still confirmed there.
+      const front = await naming(() => self.url);
+      expect(await probePeer(at(front), opts)).toEqual({ ok: true, id: genuineId, url: self.url });
+    });
+
+    test('a name must resolve to the probed IP', async () => {
+      // localhost is 127.0.0.1 here (/etc/hosts): the peer at 127.0.0.2 cannot claim it.
+      const liar = await naming(() => `http://localhost:${elsewhere.port}`);
+      expect(await probePeer(at(liar), opts)).toMatchObject({ ok: false, reason: 'url_elsewhere' });
+      expect(await probePeer(at(liar), { ...opts, resolve: async () => ['127.0.0.1', '::1'] }))
+        .toMatchObject({ ok: false, reason: 'url_elsewhere' });
+      const dead = await naming(() => 'http://no-such-host.invalid:1');
+      expect(await probePeer(at(dead), { ...opts, resolve: () => Promise.reject(new Error('ENOTFOUND')) }))
+        .toMatchObject({ ok: false, reason: 'url_unreachable' });
+      expect(elsewhere.hits).toHaveLength(0);
+      // The system resolver, production path: localhost at 127.0.0.1 is confirmed.
+      const named = await listenOn('127.0.0.1', 0, (_req, res) => json(res, { id: genuineId, url: `http://localhost:${named.port}`, network }));
+      peers.push(named);
+      expect(await probePeer(peerOf(named), opts)).toEqual({ ok: true, id: genuineId, url: `http://localhost:${named.port}` });
+    });
+
+    test('the confirmation connects to the probed IP, whatever the name resolves to by then (DNS rebind)', async () => {
+      // The name resolved to the probed IP when checked (the stub); the system now says 127.0.0.1,
+      // where a server waits on the same port. It must hear nothing; the probed host gets the confirmation.
+      let peer: CountingServer | undefined;
+      let trap: CountingServer | undefined;
+      for (let i = 0; i < 20 && trap === undefined; i++) {
+        peer = await naming((s) => `http://localhost:${s.port}`);
+        trap = await listenOn('127.0.0.1', peer.port, (_req, res) => json(res, { id: genuineId, url: `http://localhost:${peer?.port}`, network }))
+          .catch(() => undefined);
+      }
+      if (peer === undefined || trap === undefined) throw new Error('no port free on both loopback addresses');
+      peers.push(trap);
+      const rebind = { ...opts, resolve: async () => ['127.0.0.2'] };
+      expect(await probePeer(at(peer), rebind)).toEqual({ ok: true, id: genuineId, url: `http://localhost:${peer.port}` });
+      expect(trap.hits).toHaveLength(0);
+      expect(peer.hits.map((r) => r.headers.host)).toEqual([`127.0.0.2:${peer.port}`, `localhost:${peer.port}`]);
+    });
   });
 });
 
