@@ -6,7 +6,7 @@ export { Discovery, type DiscoveryOptions, type KnownNode, type LiveNode } from 
 export { NodeClient, normalizeNodeUrl, isRoomHash, type NodeInfo, type Price, type IceServer, type TurnCredentials, type NodeClientOptions } from './node-client.js';
 export { memoryStorage, webStorage, defaultStorage, type StorageAdapter } from './storage.js';
 export { chooseNodes, rankNodes, rendezvousScore, type RankCandidate, type RankOptions } from './rendezvous.js';
-export { createSolver, solve, type Solver, type SolverOptions, type SolveOptions, type SolveProgress } from './solver.js';
+export { createSolver, solve, type Solver, type SolverMode, type SolverOptions, type SolveOptions, type SolveProgress } from './solver.js';
 export { powPrefix, powHeader, powThreshold, isValidProofHash, PowSearch, type PowChallenge } from './pow.js';
 export { Sha256, sha256, sha256Hex, type Midstate } from './sha256.js';
 export { SseParser, type SseEvent } from './sse.js';

@@ -19,6 +19,8 @@ export interface CancelJob {
 export type ToWorker = SolveJob | CancelJob;
 
 export type FromWorker =
+  /** Sent once by a worker whose script loaded and listens; jobs carry ids, this does not. */
+  | { type: 'ready' }
   | { type: 'progress'; id: number; tried: number }
   | { type: 'found'; id: number; nonce: string; tried: number }
   | { type: 'error'; id: number; message: string };

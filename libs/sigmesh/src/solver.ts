@@ -1,11 +1,16 @@
 /**
  * Proof-of-work solver API. The search runs in worker threads (Web Workers in
- * browsers, worker_threads in Node), never on the calling thread. A solver keeps a
+ * browsers, worker_threads in Node); only when no worker can start does it run on the
+ * calling thread, in batches that yield (see getPool). A solver keeps a
  * small pool of workers alive between solves; jobs run one at a time, each split
  * over every worker of the pool.
  */
 import { MAX_SALT_LEN, NONCE_ALPHABET, powHeader, powPrefix, workString, type PowChallenge } from './pow.js';
+import { createJobRunner } from './solver-job.js';
 import type { FromWorker, ToWorker } from './solver-protocol.js';
+
+/** A computed specifier: bundlers for browsers leave it alone (it is imported only in Node). */
+const NODE_WORKER_THREADS = 'node:worker_threads';
 
 export interface SolveProgress {
   /** Hashes tried so far over all workers. */
@@ -26,25 +31,38 @@ export interface SolverOptions {
   workerUrl?: string | URL;
   /** Attempts per batch between progress reports and cancellation checks; default 32768. */
   batch?: number;
+  /** Search on the calling thread, never in workers (what happens anyway when no worker starts). */
+  sameThread?: boolean;
 }
+
+/** Where solves run: `idle` until the first solve (or after `close`). */
+export type SolverMode = 'idle' | 'workers' | 'same-thread';
 
 export interface Solver {
   /** Resolves to the `X-PoW` header value `<token>:<work>:<nonce>`. */
   solve(challenge: PowChallenge, opts?: SolveOptions): Promise<string>;
+  /** Where solves run now. */
+  mode(): SolverMode;
   /** Terminates the workers; later solves start new ones. */
   close(): void;
 }
 
-/** What the pool needs from a Web Worker or a worker_threads Worker. */
+/** A worker's messages after its `ready`. */
+type WorkerReport = Exclude<FromWorker, { type: 'ready' }>;
+
+/** What the pool needs from a Web Worker, a worker_threads Worker or the same-thread fallback. */
 interface WorkerHandle {
   post(msg: ToWorker): void;
   /** Keeps a Node process alive only while a job runs (no-op in browsers). */
   setActive(active: boolean): void;
   terminate(): void;
+  /** Resolves on the worker's `ready`; rejects when its script failed to load or run. */
+  ready: Promise<void>;
 }
 
 interface WorkerEvents {
-  message(msg: FromWorker): void;
+  message(msg: WorkerReport): void;
+  /** A failure after `ready` (one before it rejects `ready` instead). */
   error(err: Error): void;
 }
 
@@ -55,25 +73,86 @@ interface WebWorkerLike {
 }
 type WebWorkerCtor = new (url: string | URL, opts: { type: 'module'; name?: string }) => WebWorkerLike;
 
+/** A worker whose script neither loads nor fails within this long is given up (then: same thread). */
+const READY_TIMEOUT_MS = 10_000;
+
+/** Routes a worker's messages: the first `ready` settles `ready`, the rest go to `events`. */
+function readiness(events: WorkerEvents): { ready: Promise<void>; message(m: FromWorker): void; error(err: Error): void } {
+  let started = false;
+  let settle!: (err?: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => settle(new Error('solver worker did not start')), READY_TIMEOUT_MS);
+    (timer as { unref?: () => void }).unref?.();
+    settle = (err) => { clearTimeout(timer); if (err) reject(err); else resolve(); };
+  });
+  return {
+    ready,
+    message(m) {
+      if (m.type === 'ready') { if (!started) { started = true; settle(); } return; }
+      events.message(m);
+    },
+    error(err) {
+      if (started) events.error(err);
+      else { started = true; settle(err); }
+    },
+  };
+}
+
+/**
+ * A module worker for `url`. A script of another origin cannot be a worker (browsers
+ * throw SecurityError): that is the case of a bundle imported from a node's `/demo/`
+ * into another site. Then a blob worker, of the page's own origin, imports the script
+ * (a CORS fetch, which nodes allow).
+ */
+function constructWebWorker(WebWorker: WebWorkerCtor, url: string | URL): { worker: WebWorkerLike; revoke(): void } {
+  const opts = { type: 'module', name: 'sigmesh-solver' } as const;
+  const g = globalThis as { location?: { origin?: string; href?: string } };
+  const href = new URL(url, g.location?.href).href;
+  const crossOrigin = g.location?.origin !== undefined && new URL(href).origin !== g.location.origin;
+  if (!crossOrigin) return { worker: new WebWorker(href, opts), revoke: () => undefined };
+  const blobUrl = URL.createObjectURL(new Blob([`import ${JSON.stringify(href)};\n`], { type: 'text/javascript' }));
+  return { worker: new WebWorker(blobUrl, opts), revoke: () => URL.revokeObjectURL(blobUrl) };
+}
+
 async function spawnWorker(url: string | URL, events: WorkerEvents): Promise<WorkerHandle> {
+  const r = readiness(events);
   const WebWorker = (globalThis as { Worker?: WebWorkerCtor }).Worker;
   if (typeof WebWorker === 'function') {
-    const w = new WebWorker(url, { type: 'module', name: 'sigmesh-solver' });
-    w.addEventListener('message', (ev) => events.message(ev.data as FromWorker));
-    w.addEventListener('error', (ev) => events.error(new Error(ev.message ?? 'solver worker failed')));
-    return { post: (m) => w.postMessage(m), setActive: () => undefined, terminate: () => w.terminate() };
+    const { worker: w, revoke } = constructWebWorker(WebWorker, url);
+    void r.ready.finally(revoke).catch(() => undefined);
+    w.addEventListener('message', (ev) => r.message(ev.data as FromWorker));
+    w.addEventListener('error', (ev) => r.error(new Error(ev.message ?? 'solver worker failed')));
+    return { post: (m) => w.postMessage(m), setActive: () => undefined, terminate: () => w.terminate(), ready: r.ready };
   }
   // Node: imported only here, so browser bundles never load it.
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = (await import(NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
   const w = new Worker(typeof url === 'string' ? new URL(url) : url);
-  w.on('message', (m: FromWorker) => events.message(m));
-  w.on('error', (err: Error) => events.error(err));
-  w.on('exit', (code: number) => { if (code !== 0) events.error(new Error(`solver worker exited with ${code}`)); });
+  w.on('message', (m: FromWorker) => r.message(m));
+  w.on('error', (err: Error) => r.error(err));
+  w.on('exit', (code: number) => { if (code !== 0) r.error(new Error(`solver worker exited with ${code}`)); });
   w.unref();
   return {
     post: (m) => w.postMessage(m),
     setActive: (active) => (active ? w.ref() : w.unref()),
     terminate: () => void w.terminate(),
+    ready: r.ready,
+  };
+}
+
+/**
+ * The search on the calling thread, in batches that yield between them: for when no
+ * worker starts (a bundler that did not copy solver-worker.js, a CSP without blob:).
+ * Slower (one thread) but it pays.
+ */
+function sameThreadWorker(events: WorkerEvents): WorkerHandle {
+  let stopped = false;
+  const run = createJobRunner((m) => { if (!stopped && m.type !== 'ready') events.message(m); });
+  return {
+    // Asynchronous like a worker: the caller has set up its handlers before results come.
+    post: (m) => void Promise.resolve().then(() => { if (!stopped) run(m); }),
+    setActive: () => undefined,
+    terminate: () => { stopped = true; },
+    ready: Promise.resolve(),
   };
 }
 
@@ -102,23 +181,39 @@ export function createSolver(opts: SolverOptions = {}): Solver {
   let queue: Promise<unknown> = Promise.resolve();
   let nextId = 1;
   // The running job's handlers; workers report into whichever job is current.
-  let onMessage: ((index: number, msg: FromWorker) => void) | null = null;
+  let onMessage: ((index: number, msg: WorkerReport) => void) | null = null;
   let onFailure: ((err: Error) => void) | null = null;
+  let mode: SolverMode = 'idle';
 
+  /**
+   * Workers, once every one said `ready`; when any fails to start (missing or refused
+   * script), the same-thread fallback instead, for this pool's life.
+   */
   function getPool(): Promise<WorkerHandle[]> {
     if (!pool) {
-      const created = Promise.all(
-        Array.from({ length: size }, (_, i) =>
-          spawnWorker(url, {
-            message: (m) => onMessage?.(i, m),
-            error: (err) => {
-              // A broken worker poisons the pool: drop it so the next solve starts fresh.
-              if (pool === created) { pool = null; void created.then((ws) => ws.forEach((w) => w.terminate())); }
-              onFailure?.(err);
-            },
-          }),
-        ),
-      );
+      const handlers = (i: number): WorkerEvents => ({
+        message: (m) => onMessage?.(i, m),
+        error: (err) => {
+          // A broken worker poisons the pool: drop it so the next solve starts fresh.
+          if (pool === created) { pool = null; void created.then((ws) => ws.forEach((w) => w.terminate())); }
+          onFailure?.(err);
+        },
+      });
+      const created: Promise<WorkerHandle[]> = (async () => {
+        if (!opts.sameThread) {
+          const spawned = Array.from({ length: size }, (_, i) => spawnWorker(url, handlers(i)));
+          try {
+            const ws = await Promise.all(spawned);
+            await Promise.all(ws.map((w) => w.ready));
+            mode = 'workers';
+            return ws;
+          } catch {
+            for (const p of spawned) void p.then((w) => w.terminate(), () => undefined);
+          }
+        }
+        mode = 'same-thread';
+        return [sameThreadWorker(handlers(0))];
+      })();
       pool = created;
       created.catch(() => { if (pool === created) pool = null; });
     }
@@ -165,9 +260,11 @@ export function createSolver(opts: SolverOptions = {}): Solver {
       queue = run.catch(() => undefined);
       return run;
     },
+    mode: () => mode,
     close() {
       const p = pool;
       pool = null;
+      mode = 'idle';
       void p?.then((ws) => ws.forEach((w) => w.terminate()), () => undefined);
     },
   };

@@ -73,9 +73,40 @@ describe('solver (worker_threads)', () => {
     await expect(solver.solve({ token: 't', work: 10, method: 'POST', path: '/token' }, { signal: ac.signal })).rejects.toThrow('early');
   });
 
-  test('a missing worker file rejects instead of hanging', async () => {
+  test('a missing worker file falls back to solving on the calling thread', async () => {
     const broken = createSolver({ workers: 1, workerUrl: new URL('file:///nonexistent/solver-worker.js') });
-    await expect(broken.solve({ token: 't', work: 10, method: 'POST', path: '/token' })).rejects.toThrow();
-    broken.close();
+    try {
+      expect(broken.mode()).toBe('idle');
+      const h = await broken.solve({ token: 't', work: 3000, method: 'POST', path: '/token' });
+      expect(verify(h, 'POST', '/token', '')).toBe(true);
+      expect(broken.mode()).toBe('same-thread');
+    } finally {
+      broken.close();
+    }
+  });
+
+  test('the pool says it runs in workers', async () => {
+    await solver.solve({ token: 'mode', work: 50, method: 'POST', path: '/token' });
+    expect(solver.mode()).toBe('workers');
+  });
+});
+
+describe('solver (same thread)', () => {
+  test('solves, reports progress and cancels like the workers', async () => {
+    const inline = createSolver({ sameThread: true, batch: 4096 });
+    try {
+      const body = '{"x":1}';
+      const h = await inline.solve({ token: 'v1.1.m', work: 8000, method: 'POST', path: '/room/' + 'c'.repeat(64), body });
+      expect(verify(h, 'POST', '/room/' + 'c'.repeat(64), body)).toBe(true);
+      expect(inline.mode()).toBe('same-thread');
+      const ac = new AbortController();
+      const p = inline.solve({ token: 't', work: '1000000000000000', method: 'POST', path: '/token' },
+        { signal: ac.signal, onProgress: ({ tried }) => { if (tried > 20_000) ac.abort(new Error('stop')); } });
+      await expect(p).rejects.toThrow('stop');
+      const after = await inline.solve({ token: 't3', work: 100, method: 'POST', path: '/token' });
+      expect(verify(after, 'POST', '/token', '')).toBe(true);
+    } finally {
+      inline.close();
+    }
   });
 });
