@@ -19,3 +19,4 @@ export * from './runtime.js';
 export * from './launch.js';
 export * from './bep44.js';
 export * from './timeout.js';
+export * from './mesh-nodes.js';

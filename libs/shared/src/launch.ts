@@ -127,6 +127,7 @@ export async function launch(
     }
     if (publicServer) port = (await publicServer.start()).port;
     services = assembly.services;
+    for (const s of started) s.onListening?.();
   } catch (err) {
     log.error({ err }, 'start failed');
     await stop();

@@ -30,4 +30,10 @@ export interface Service {
   routes?: Middleware;
   /** True when the service can serve (its dependencies answer). */
   ready?(): Promise<boolean>;
+  /**
+   * Called once the process's public HTTP server listens (in a process
+   * without one, once every service started): work that sends strangers to
+   * the public port, such as announcing the node, waits for it.
+   */
+  onListening?(): void;
 }

@@ -1,14 +1,45 @@
 import type { Context } from 'koa';
-import type { NodeInfo, NodeRuntime } from '@mesh/shared';
+import {
+  encodeHint, getClientIp, hintFromProbe, MESH_HINT_SUBJECT, MESH_PROBER_HEADER,
+  type Bus, type NodeInfo, type NodeRuntime,
+} from '@mesh/shared';
 import { NAV_LINKS, respond } from './respond.js';
+import { createTtlCache } from './ttl-cache.js';
+
+export interface ProberHints {
+  bus: Bus;
+  /** MESH_ALLOW_INSECURE: whether an http:// prober URL counts. */
+  allowInsecure: boolean;
+}
+
+/** A prober's address is passed on at most once a minute (the dht service would ignore repeats anyway). */
+const HINT_REPEAT_MS = 60_000;
+const HINTS_REMEMBERED = 4096;
 
 function expiresAt(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();
 }
 
-/** `GET /`: the node's identity and current price; for a person, the node's home page. */
-export function createNodeInfoHandler(runtime: Pick<NodeRuntime, 'nodeInfo'>): (ctx: Context) => Promise<void> {
+/**
+ * `GET /`: the node's identity and current price; for a person, the node's
+ * home page. A probe from another mesh node names its prober
+ * (`x-mesh-node`): its address goes to the dht service to be verified in
+ * turn, so a node that found us is found by us without waiting for our next
+ * lookup.
+ */
+export function createNodeInfoHandler(
+  runtime: Pick<NodeRuntime, 'nodeInfo'>, hints: ProberHints,
+): (ctx: Context) => Promise<void> {
+  const recent = createTtlCache<true>({ maxEntries: HINTS_REMEMBERED, ttlMs: HINT_REPEAT_MS });
   return async (ctx) => {
+    const hint = hintFromProbe(ctx.get(MESH_PROBER_HEADER) || undefined, getClientIp(ctx), hints.allowInsecure);
+    if (hint !== null) {
+      const key = `${hint.host}:${hint.port}`;
+      if (recent.get(key) === undefined) {
+        recent.set(key, true);
+        hints.bus.publish(MESH_HINT_SUBJECT, encodeHint(hint));
+      }
+    }
     const info: NodeInfo = runtime.nodeInfo();
     respond(ctx, info, () => ({
       title: 'Mesh signaling node',

@@ -1,12 +1,7 @@
-import { randomInt } from 'node:crypto';
 import type { Context } from 'koa';
-import { ProtocolError, StoreError, type Store } from '@mesh/shared';
+import { canonicalNodeUrl, NODES_FRESH_MS, NODES_SET, ProtocolError, StoreError, type Store } from '@mesh/shared';
 import { NAV_LINKS, respond } from './respond.js';
 
-/** The dht service's verified node list (services/dht/src/discovery.ts `NODES_SET`). */
-export const NODES_SET = 'nodes';
-/** PROTOCOL.md: nodes verified within the last 30 minutes. */
-export const NODES_FRESH_MS = 30 * 60_000;
 export const NODES_DEFAULT_N = 20;
 export const NODES_MAX_N = 100;
 
@@ -19,16 +14,6 @@ export interface NodesDeps {
   /** The list read from the store is reused this long (ms); 0 reads on every request. */
   refreshMs: number;
   now?: () => number;
-}
-
-/** The form the dht service stores: origin plus path without trailing slashes. */
-export function canonicalUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
-  } catch {
-    return raw;
-  }
 }
 
 /** `n` of the query: absent -> default; anything but an integer in 1..100 is a 400. */
@@ -44,26 +29,16 @@ export function parseCount(querystring: string): number {
   return n;
 }
 
-/** Fisher-Yates with the CSPRNG: a client cannot predict which nodes others are sent to. */
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    const t = items[i] as T;
-    items[i] = items[j] as T;
-    items[j] = t;
-  }
-  return items;
-}
-
 /**
- * `GET /nodes[?n=]`: a random sample of the verified nodes of the mesh, this
- * node always included. The member list is read at most once per
+ * `GET /nodes[?n=]`: this node, then the verified nodes of the mesh, most
+ * recently verified first (a node that stopped answering sinks, then goes). The member list is read at most once per
  * `refreshMs` (one read serves concurrent requests), so a burst of requests
  * costs one store round trip.
  */
 export function createNodesHandler(deps: NodesDeps): (ctx: Context) => Promise<void> {
   const now = deps.now ?? Date.now;
-  const self = canonicalUrl(deps.selfUrl);
+  const canonical = canonicalNodeUrl(deps.selfUrl, true);
+  const self = typeof canonical === 'string' && canonical !== 'insecure' ? canonical : deps.selfUrl;
   let cached: { atMs: number; urls: string[] } | undefined;
   let loading: Promise<string[]> | undefined;
 
@@ -92,11 +67,12 @@ export function createNodesHandler(deps: NodesDeps): (ctx: Context) => Promise<v
       if (err instanceof StoreError) throw new ProtocolError('unavailable', undefined, {}, { cause: err });
       throw err;
     }
-    // Self always, then a random sample of the others (copied: the cached list stays as read).
-    const urls = shuffle([self, ...shuffle([...others]).slice(0, n - 1)]);
+    // The store answers most recent first.
+    const urls = [self, ...others.slice(0, n - 1)];
     respond(ctx, urls, () => ({
       title: 'Mesh nodes',
-      intro: `Up to ${n} nodes of this mesh, verified within the last 30 minutes, in random order. `
+      intro: `Up to ${n} nodes of this mesh, verified within the last ${NODES_FRESH_MS / 60_000} minutes, `
+        + 'this node first, then the most recently verified. '
         + 'Any of them serves the same protocol.',
       facts: urls.map((u, i): [string, string] => [`${i + 1}`, u]),
       links: [...urls.map((u): [string, string] => [u, u]), ...NAV_LINKS],

@@ -59,7 +59,7 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
 
   // strict: the PoW path is the path as sent, so `/token/` is not `/token`.
   const router = new Router({ strict: true });
-  router.get('/', createNodeInfoHandler(runtime));
+  router.get('/', createNodeInfoHandler(runtime, { bus, allowInsecure: config.dht.allowInsecure }));
   router.get('/nodes', createNodesHandler({
     store,
     selfUrl: config.publicUrl,

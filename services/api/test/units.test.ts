@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { createInFlightLimiter } from '../src/in-flight.js';
-import { canonicalUrl, parseCount } from '../src/nodes.js';
+import { parseCount } from '../src/nodes.js';
 import { createTtlCache } from '../src/ttl-cache.js';
 
 describe('ttl cache', () => {
@@ -53,8 +53,4 @@ describe('/nodes helpers', () => {
     for (const q of ['n=0', 'n=101', 'n=1&n=1', 'n=+5', 'n=0x10']) expect(() => parseCount(q)).toThrow(expect.objectContaining({ code: 'bad_request' }));
   });
 
-  test('canonical URL as the dht service stores it', () => {
-    expect(canonicalUrl('https://Node.Example:443/')).toBe('https://node.example');
-    expect(canonicalUrl('http://a.example:8080/base//')).toBe('http://a.example:8080/base');
-  });
 });

@@ -27,8 +27,13 @@ export interface DhtNode {
   contacts(max: number): { host: string; port: number }[];
   /** Pings a contact; it joins the routing table when it answers. */
   addContact(contact: { host: string; port: number }): void;
-  /** Calls `listener` for every peer found under `infohash` (repeats included). */
+  /**
+   * Calls `listener` for every peer found under `infohash`: peers a lookup
+   * found (repeats included) and peers that announced themselves to us.
+   */
   onPeer(infohash: string, listener: (peer: { host: string; port: number }) => void): () => void;
+  /** Calls `listener` each time a new contact joins the routing table. */
+  onContact(listener: () => void): () => void;
   announce(infohash: string, port: number): Promise<void>;
   /** Walks the DHT towards `infohash`; peers arrive through `onPeer`. */
   lookup(infohash: string): Promise<void>;
@@ -48,6 +53,12 @@ export interface DhtNodeOptions {
   /** UDP query timeout, ms (library default 2000). */
   queryTimeoutMs?: number;
 }
+
+/**
+ * How long peers announced to us are kept. Mainline DHT nodes commonly
+ * forget peers after 30 minutes; announcers renew well before (service.ts).
+ */
+export const PEER_MAX_AGE_MS = 30 * 60_000;
 
 export type DhtNodeFactory = (opts: DhtNodeOptions) => DhtNode;
 
@@ -87,6 +98,7 @@ export const createDhtNode: DhtNodeFactory = (opts) => {
     maxValues: MAX_VALUES,
     maxTables: MAX_TABLES,
     maxPeers: MAX_PEERS,
+    maxAge: PEER_MAX_AGE_MS,
     ...(opts.queryTimeoutMs !== undefined ? { timeout: opts.queryTimeoutMs } : {}),
   });
   guardDatagrams(socket, log);
@@ -152,8 +164,20 @@ export const createDhtNode: DhtNodeFactory = (opts) => {
       const onPeer = (peer: { host: string; port: number }, ih: Buffer): void => {
         if (Buffer.isBuffer(ih) && ih.toString('hex') === infohash) listener({ host: peer.host, port: peer.port });
       };
+      // 'peer': found by a lookup; 'announce': a peer announced itself to us
+      // (the library emits these apart).
       dht.on('peer', onPeer);
-      return () => dht.off('peer', onPeer);
+      dht.on('announce', onPeer);
+      return () => {
+        dht.off('peer', onPeer);
+        dht.off('announce', onPeer);
+      };
+    },
+
+    onContact(listener) {
+      const onNode = (): void => listener();
+      dht.on('node', onNode);
+      return () => dht.off('node', onNode);
     },
 
     announce(infohash, port) {

@@ -1,6 +1,6 @@
 export { createDhtService, type DhtService, type DhtServiceOptions, type DhtInfo } from './service.js';
 export { createDhtNode, type DhtNode, type DhtNodeFactory, type DhtNodeOptions } from './dht-node.js';
 export { probePeer, canonicalNodeUrl, PROBE_MAX_BYTES, type ProbeFn, type ProbeOptions, type ProbeResult, type ProbeRejection } from './probe.js';
-export { NODES_SET, NODE_KEY_PREFIX, NODE_TTL_MS, nodeKey, type ProbeOutcome } from './discovery.js';
+export { MAX_PORTS_PER_IP, type ProbeOutcome, type OfferSource } from './discovery.js';
 export { DHT_STATE_KEY } from './state.js';
 export * from './protocol.js';

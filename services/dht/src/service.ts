@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { withTimeout, type Service, type ServiceDeps, type Subscription } from '@mesh/shared';
+import {
+  decodeHint, MESH_HINT_SUBJECT, withTimeout, type Service, type ServiceDeps, type Subscription,
+} from '@mesh/shared';
 import { DHT_GET_SUBJECT, DHT_PUT_SUBJECT } from './protocol.js';
 import { createBep44Handlers } from './bep44-handlers.js';
 import { createDhtNode, type DhtNode, type DhtNodeFactory } from './dht-node.js';
@@ -30,12 +32,21 @@ export interface DhtInfo {
 
 export interface DhtService extends Service {
   ready(): Promise<boolean>;
+  onListening(): void;
   info(): DhtInfo;
 }
 
 const DEFAULT_ANNOUNCE_INTERVAL_MS = 15 * 60_000;
 /** Routing gauge refresh and state save period. */
 const STATE_INTERVAL_MS = 60_000;
+/** How often listed nodes are checked for a due re-probe (discovery.ts). */
+const REVERIFY_TICK_MS = 30_000;
+/**
+ * Extra lookups after joining, before the regular interval: nodes that
+ * joined at the same moment may each have looked up before the other's
+ * announce was stored.
+ */
+const EARLY_LOOKUPS_MS = [15_000, 60_000];
 /** A lookup that never calls back must not stop the cycle (and with it the node's own last-seen). */
 const LOOKUP_MAX_MS = 120_000;
 
@@ -64,10 +75,18 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
   let discovery: Discovery | null = null;
   let subs: Subscription[] = [];
   let unsubPeer: (() => void) | undefined;
+  /** Intervals and the early lookups' timeouts (clearInterval and clearTimeout are interchangeable in Node). */
   const timers: NodeJS.Timeout[] = [];
   let started = false;
   let stopped = false;
   let lookupRunning = false;
+  /** Whether an announce has succeeded since start (until then every lookup and new contact retries it). */
+  let announced = false;
+  let announcing: Promise<void> | undefined;
+  /** Set when the public HTTP server listens: announcing before would send probers to a closed port. */
+  let listening = false;
+  let joined = false;
+  let unsubContact: (() => void) | undefined;
 
   const handlers = createBep44Handlers({
     dht: () => (stopped ? null : node),
@@ -99,15 +118,22 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     await persist(node);
   }
 
-  async function announce(): Promise<void> {
-    if (node === null || stopped) return;
-    try {
-      await node.announce(cfg.infohash, cfg.announcePort);
-      log.debug({ infohash: cfg.infohash, port: cfg.announcePort }, 'announced');
-    } catch (err) {
-      // Isolated or not yet joined: the next period tries again.
-      log.debug({ err }, 'announce failed');
-    }
+  function announce(): Promise<void> {
+    announcing ??= (async () => {
+      if (node === null || stopped || !listening) return;
+      try {
+        await node.announce(cfg.infohash, cfg.announcePort);
+        if (!announced) log.info({ infohash: cfg.infohash, port: cfg.announcePort }, 'announced to the DHT');
+        announced = true;
+      } catch (err) {
+        // Typically "No nodes to query": the routing table is still empty.
+        // The next lookup or the first new contact tries again.
+        log.debug({ err }, 'announce failed');
+      }
+    })().finally(() => {
+      announcing = undefined;
+    });
+    return announcing;
   }
 
   async function lookupCycle(): Promise<void> {
@@ -115,7 +141,9 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     lookupRunning = true;
     const t0 = performance.now();
     try {
+      if (!announced) await announce();
       lookups.inc();
+      discovery.newRound();
       await withTimeout(node.lookup(cfg.infohash), LOOKUP_MAX_MS);
     } catch (err) {
       log.debug({ err }, 'lookup failed');
@@ -125,12 +153,33 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     }
     if (stopped) return;
     routing.set(node.routingNodes());
+    await refreshList();
+  }
+
+  async function refreshList(): Promise<void> {
+    if (discovery === null || stopped) return;
     try {
       await discovery.touchSelf(selfUrl);
+      await discovery.reverify();
       await discovery.sweep();
     } catch (err) {
       log.warn({ err }, 'could not update the mesh node list');
     }
+  }
+
+  /** Once listening and bootstrapped: announce, look up, then the early lookups and the regular cycle. */
+  async function join(dht: DhtNode): Promise<void> {
+    await dht.whenBootstrapped(cfg.requestTimeoutMs);
+    if (stopped || joined) return;
+    joined = true;
+    await lookupCycle();
+    await saveState();
+    for (const ms of EARLY_LOOKUPS_MS) {
+      const t = setTimeout(() => void lookupCycle(), ms);
+      t.unref();
+      timers.push(t);
+    }
+    every(cfg.lookupIntervalMs, lookupCycle);
   }
 
   return {
@@ -158,24 +207,39 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
       const disc = createDiscovery({
         store, log, metrics,
         probe: deps.probe ?? probePeer,
-        network: cfg.infohash,
-        allowInsecure: cfg.allowInsecure,
-        probeTimeoutMs: cfg.probeTimeoutMs,
+        probeOptions: {
+          network: cfg.infohash, allowInsecure: cfg.allowInsecure, allowedPeers: cfg.allowedPeers, timeoutMs: cfg.probeTimeoutMs,
+        },
         maxNodes: cfg.maxNodes,
       });
       discovery = disc;
-      unsubPeer = dht.onPeer(cfg.infohash, (peer) => disc.offer(peer));
-      subs = [bus.respond(DHT_GET_SUBJECT, handlers.get), bus.respond(DHT_PUT_SUBJECT, handlers.put)];
+      unsubPeer = dht.onPeer(cfg.infohash, (peer) => disc.offer(peer, 'dht'));
+      // A node that could not announce (no contact yet) tries as soon as one comes,
+      // and looks up with it: nothing else would for a whole lookup interval.
+      unsubContact = dht.onContact(() => {
+        if (!announced && listening && joined && announcing === undefined) void lookupCycle();
+      });
+      subs = [
+        bus.respond(DHT_GET_SUBJECT, handlers.get),
+        bus.respond(DHT_PUT_SUBJECT, handlers.put),
+        // A prober told its API who it is: verify it like any DHT peer (never trusted unprobed).
+        bus.subscribe(MESH_HINT_SUBJECT, (data) => {
+          const hint = decodeHint(data);
+          if (hint !== null) disc.offer(hint, 'hint');
+        }),
+      ];
 
-      every(cfg.lookupIntervalMs, lookupCycle);
-      every(announceIntervalMs, announce);
+      every(announceIntervalMs, async () => {
+        if (listening) await announce();
+      });
       every(STATE_INTERVAL_MS, saveState);
-      void (async () => {
-        await dht.whenBootstrapped(cfg.requestTimeoutMs);
-        await announce();
-        await lookupCycle();
-        await saveState();
-      })();
+      every(REVERIFY_TICK_MS, refreshList);
+    },
+
+    onListening() {
+      if (listening || stopped || node === null) return;
+      listening = true;
+      void join(node);
     },
 
     async stop() {
@@ -184,6 +248,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
       for (const t of timers) clearInterval(t);
       for (const s of subs) s.unsubscribe();
       unsubPeer?.();
+      unsubContact?.();
       discovery?.stop();
       if (node !== null) {
         routing.set(0);

@@ -80,6 +80,7 @@ describe('persisted DHT state', () => {
     const svc = createDhtService({ config, bus, store: memory, log: silentLog, metrics: createMetrics({ service: 'dht', defaultMetrics: false }) });
     try {
       await svc.start();
+      svc.onListening();
       expect(await svc.ready()).toBe(true);
       expect(svc.info().address?.port).toBeGreaterThan(0);
       expect(svc.info().routingNodes).toBe(0);

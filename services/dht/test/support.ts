@@ -5,7 +5,8 @@ import {
   createLocalBus, createLogger, createMemoryStore, createMetrics, networkInfohash, parseConfig,
   type Bus, type Config, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
-import { createDhtNode, createDhtService, NODES_SET, type DhtNode, type DhtService, type DhtServiceOptions } from '../src/index.js';
+import { NODES_SET } from '@mesh/shared';
+import { createDhtNode, createDhtService, type DhtNode, type DhtService, type DhtServiceOptions } from '../src/index.js';
 
 export const silentLog: Logger = createLogger({ level: 'silent', service: 'dht-test' });
 
@@ -69,6 +70,7 @@ export function testConfig(env: Record<string, string>): Config {
     DHT_HOST: '127.0.0.1',
     DHT_PORT: '0',
     MESH_ALLOW_INSECURE: 'true',
+    MESH_ALLOWED_PEERS: '127.0.0.0/8',
     DHT_LOOKUP_INTERVAL_MS: '200',
     MESH_PROBE_TIMEOUT_MS: '1000',
     DHT_REQUEST_TIMEOUT_MS: '3000',
@@ -128,6 +130,8 @@ export async function startMeshNode(opts: {
   const dht = createDhtService({ config, bus, store, log: opts.log ?? silentLog, metrics, ...opts.service });
   try {
     await dht.start();
+    // The stand-in's HTTP server already listens.
+    dht.onListening();
   } catch (err) {
     await http.close();
     throw err;
