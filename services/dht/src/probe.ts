@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { createCidrMatcher, normalizeIp } from '@mesh/shared';
+import { canonicalNodeUrl, createCidrMatcher, normalizeIp } from '@mesh/shared';
 import { fetchJson, type FetchFailure } from './bounded-fetch.js';
 
 /**
@@ -52,24 +52,8 @@ export const PROBE_MAX_BYTES = 16 * 1024;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/**
- * The canonical form of a node URL: scheme and host lower-cased, default
- * port dropped, no trailing slash; null for anything but a plain http(s)
- * URL (no credentials, query or fragment). `http:` only when allowed.
- */
-export function canonicalNodeUrl(raw: unknown, allowInsecure: boolean): string | null | 'insecure' {
-  if (typeof raw !== 'string' || raw.length > 512) return null;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return null;
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
-  if (u.protocol === 'http:' && !allowInsecure) return 'insecure';
-  if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') return null;
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
-}
+// The one definition is the node-list contract's; re-exported for the dht package's callers.
+export { canonicalNodeUrl };
 
 /** Matchers by allow list: discovery passes the same array to every probe, so it is parsed once. */
 const matchers = new WeakMap<readonly string[], (ip: string) => boolean>();
