@@ -94,7 +94,9 @@ describe('isSpecialPurposeIp', () => {
     '192.0.0.8', '192.88.99.1',
     // IPv6 ranges
     'fc00::1', 'fd12:3456::1', 'fe80::1', 'febf:ffff::1', 'ff02::1', '2001:db8::1', '64:ff9b::a00:1', '2002:a00:1::1',
-    '2001::1', '100::1', '3fff::1',
+    '2001::1', '100::1', '3fff::1', '5f00::1',
+    // deprecated: site-local, IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d), even of public IPv4
+    'fec0::1', 'feff::1', '::2', '::127.0.0.1', '::8.8.8.8', '::ffff:0:127.0.0.1', '::ffff:0:8.8.8.8',
     // IPv4-mapped forms of the IPv4 ones
     '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:192.168.1.1', '::ffff:100.64.1.1', '::ffff:169.254.1.1',
     // not an address: treated as special, so a deny list fails closed
@@ -106,7 +108,7 @@ describe('isSpecialPurposeIp', () => {
   test.each([
     '8.8.8.8', '1.1.1.1', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255',
     '192.167.255.255', '192.169.0.0', '223.255.255.255', '198.17.255.255', '198.20.0.0', '11.0.0.0', '9.255.255.255',
-    '::ffff:8.8.8.8', '2606:4700:4700::1111', '2a00:1450:4001::1', 'fbff:ffff::1', 'fec0::1', '::2',
+    '::ffff:8.8.8.8', '::FFFF:0808:0808', '2606:4700:4700::1111', '2a00:1450:4001::1', 'fbff:ffff::1', '::1:0:0:1', '::fffe:0:0',
   ])('%s is public', (ip) => {
     expect(isSpecialPurposeIp(ip)).toBe(false);
   });

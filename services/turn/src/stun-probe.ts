@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { formatIp } from '@mesh/shared';
 
 const MAGIC = 0x2112a442;
 
@@ -27,23 +28,26 @@ export function stunBinding(host: string, port: number, timeoutMs = 1000): Promi
     sock.on('error', (err) => done(err));
     sock.on('message', (msg) => {
       if (msg.length < 20 || msg.readUInt16BE(0) !== 0x0101 || !msg.subarray(8, 20).equals(tid)) return;
-      const mapped = readXorMappedIpv4(msg);
+      const mapped = readXorMapped(msg);
       if (mapped) done(null, mapped);
     });
     sock.send(req, port, host);
   });
 }
 
-function readXorMappedIpv4(msg: Buffer): { address: string; port: number } | undefined {
+/** XOR-MAPPED-ADDRESS of either family (IPv6 is XORed with the cookie and the transaction id). */
+function readXorMapped(msg: Buffer): { address: string; port: number } | undefined {
   let off = 20;
   const end = Math.min(msg.length, 20 + msg.readUInt16BE(2));
   while (off + 4 <= end) {
     const type = msg.readUInt16BE(off);
     const len = msg.readUInt16BE(off + 2);
-    if (type === 0x0020 && len >= 8 && msg[off + 5] === 0x01) {
+    const size = msg[off + 5] === 0x01 ? 4 : msg[off + 5] === 0x02 ? 16 : 0;
+    if (type === 0x0020 && size > 0 && len >= 4 + size && off + 8 + size <= msg.length) {
       const port = msg.readUInt16BE(off + 6) ^ (MAGIC >>> 16);
-      const a = (msg.readUInt32BE(off + 8) ^ MAGIC) >>> 0;
-      return { address: [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.'), port };
+      const key = msg.subarray(4, 20); // magic cookie, then transaction id
+      const bytes = Uint8Array.from(msg.subarray(off + 8, off + 8 + size), (b, i) => b ^ (key[i] ?? 0));
+      return { address: formatIp(bytes), port };
     }
     off += 4 + len + ((4 - (len % 4)) % 4);
   }

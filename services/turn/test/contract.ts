@@ -4,7 +4,9 @@ import { createLogger, createMetrics, turnCredentials, type Metrics } from '@mes
 import { waitFor } from '@mesh/shared/testing';
 import type { TurnBackend, TurnBackendDeps } from '../src/backend.js';
 import { createTurnMetrics } from '../src/metrics.js';
-import { ALLOCATE, CHANNEL_BIND, LIFETIME, REFRESH, REQUESTED_UDP, TurnTestClient, channelNumber, u32, xorPeerAddress } from './stun-client.js';
+import {
+  ALLOCATE, CHANNEL_BIND, LIFETIME, REFRESH, REQUESTED_IPV6, REQUESTED_UDP, TurnTestClient, channelNumber, u32, xorPeerAddress,
+} from './stun-client.js';
 import { startPeer, stunclient, testTurnConfig, uclient, type UclientOptions } from './tools.js';
 
 const SECRET = 'contract-test-secret-0123456789';
@@ -15,6 +17,21 @@ async function counter(metrics: Metrics, name: string): Promise<number> {
   for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
   return sum;
 }
+
+/** Public addresses a relay must reach, and every special-purpose kind it must refuse (CreatePermission sends nothing to them). */
+const PUBLIC_V4 = ['8.8.8.8', '1.1.1.1', '93.184.215.14'];
+const PUBLIC_V6 = ['2606:4700:4700::1111', '2a00:1450:4001::1', '::ffff:8.8.8.8'];
+const REFUSED_V4 = [
+  '127.0.0.1', '127.1.2.3', '0.0.0.0', '10.0.0.1', '172.16.0.1', '192.168.1.1', '169.254.1.1', '169.254.169.254',
+  '100.64.0.1', '224.0.0.1', '255.255.255.255', '192.0.2.1', '198.18.0.1',
+];
+const REFUSED_V6 = [
+  '::1', '::', '::ffff:127.0.0.1', '::ffff:0:127.0.0.1', '::127.0.0.1', '::ffff:10.0.0.1', '::ffff:169.254.169.254',
+  '64:ff9b::a9fe:a9fe', '64:ff9b::7f00:1', 'fd00::2', 'fc00::1', 'fe80::1', 'fec0::1', 'ff02::1', '2001:db8::1', '2002:7f00:1::1',
+];
+/** Stand-ins for the node's own public addresses (TURN_PUBLIC_HOST): public, so only the self-block refuses them. */
+const OWN_V4 = '9.9.9.9';
+const OWN_V6 = '2620:fe::fe';
 
 /**
  * One suite, every backend (STYLE.md): coturn's own client tools against a
@@ -128,6 +145,49 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
         expect(r.received).toBe(0);
       }
       expect(await counter(metrics, 'mesh_turn_auth_failures_total')).toBeGreaterThan(before);
+    });
+
+    describe('production peer policy (no allow list): CreatePermission', () => {
+      const servers: TurnBackend[] = [];
+      let v4: TurnTestClient;
+      let v6: TurnTestClient;
+      const outcome = async (c: TurnTestClient, ip: string): Promise<string> => {
+        const a = await c.createPermission(ip);
+        return a.cls === 2 ? 'granted' : `refused ${a.code}`;
+      };
+
+      beforeAll(async () => {
+        const turnMetrics = createTurnMetrics(metrics);
+        const cfg4 = await testTurnConfig({ publicHost: OWN_V4 });
+        const cfg6 = await testTurnConfig({ listenHost: '::1', publicHost: OWN_V6 });
+        expect([cfg4.allowedPeers, cfg6.allowedPeers]).toEqual([[], []]);
+        for (const config of [cfg4, cfg6]) servers.push(make({ config, secret: SECRET, log, metrics: turnMetrics }));
+        await Promise.all(servers.map((s) => s.start()));
+        const c = creds();
+        v4 = new TurnTestClient(cfg4.port, c.username, c.credential, '127.0.0.1');
+        v6 = new TurnTestClient(cfg6.port, c.username, c.credential, '::1');
+        expect((await v4.authed(ALLOCATE, [REQUESTED_UDP])).cls).toBe(2);
+        expect((await v6.authed(ALLOCATE, [REQUESTED_UDP, REQUESTED_IPV6])).cls).toBe(2);
+      }, 30_000);
+
+      afterAll(async () => {
+        v4?.close();
+        v6?.close();
+        await Promise.all(servers.map((s) => s.stop()));
+      });
+
+      test.each(PUBLIC_V4)('IPv4 %s is granted', async (ip) => {
+        expect(await outcome(v4, ip)).toBe('granted');
+      });
+      test.each(PUBLIC_V6)('IPv6 %s is granted', async (ip) => {
+        expect(await outcome(v6, ip)).toBe('granted');
+      });
+      test.each([...REFUSED_V4, OWN_V4])('IPv4 %s is refused with 403', async (ip) => {
+        expect(await outcome(v4, ip)).toBe('refused 403');
+      });
+      test.each([...REFUSED_V6, OWN_V6])('IPv6 %s is refused with 403', async (ip) => {
+        expect(await outcome(v6, ip)).toBe('refused 403');
+      });
     });
 
     test('peers at 127.0.0.1 and 10.x are refused without the allow-list', async () => {

@@ -1,5 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { parseIp } from '@mesh/shared';
 
 /** A minimal TURN client for tests: builds requests with long-term MESSAGE-INTEGRITY, reads answers. */
 export interface Answer {
@@ -26,11 +28,27 @@ export function u32(n: number): Buffer {
 }
 
 export class TurnTestClient {
-  private readonly sock: Socket = createSocket('udp4');
+  private readonly sock: Socket;
   nonce = '';
   realm = '';
 
-  constructor(private readonly port: number, private readonly username: string, private readonly password: string) {}
+  /** `host`: the server's address, 127.0.0.1 or ::1. */
+  constructor(
+    private readonly port: number, private readonly username: string, private readonly password: string,
+    private readonly host = '127.0.0.1',
+  ) {
+    this.sock = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+  }
+
+  /** CREATE_PERMISSION for one peer address (either family; nothing is sent to the peer), retried after a challenge. */
+  async createPermission(ip: string): Promise<Answer> {
+    const once = (): Promise<Answer> => {
+      const tid = randomBytes(12);
+      return this.request(CREATE_PERMISSION, [xorAddress(ip, 0, tid)], true, tid);
+    };
+    const first = await once();
+    return first.code === 401 || first.code === 438 ? once() : first;
+  }
 
   /** `tid`: a transaction id to reuse, to send a retransmission. */
   async request(method: number, attrs: [number, Buffer][], withAuth = true, tid = randomBytes(12)): Promise<Answer> {
@@ -88,7 +106,7 @@ export class TurnTestClient {
         resolve({ cls: ((type >> 7) & 2) | ((type >> 4) & 1), code: err ? (err[2] ?? 0) * 100 + (err[3] ?? 0) : undefined, attrs });
       };
       this.sock.on('message', onMessage);
-      this.sock.send(msg, this.port, '127.0.0.1');
+      this.sock.send(msg, this.port, this.host);
     });
   }
 
@@ -97,7 +115,7 @@ export class TurnTestClient {
     const head = Buffer.alloc(4);
     head.writeUInt16BE(channel, 0);
     head.writeUInt16BE(data.length, 2);
-    this.sock.send(Buffer.concat([head, data]), this.port, '127.0.0.1');
+    this.sock.send(Buffer.concat([head, data]), this.port, this.host);
   }
 
   /** Calls `fn` with the payload of every ChannelData message the server sends. */
@@ -131,6 +149,26 @@ export function xorPeerAddress(ip: string, port: number): [number, Buffer] {
   return [0x0012, b];
 }
 
+/**
+ * XOR-PEER-ADDRESS of a peer of either family: IPv6 is XORed with the magic
+ * cookie and the transaction id of the request that carries it (RFC 5389 15.2).
+ */
+export function xorAddress(ip: string, port: number, tid: Buffer): [number, Buffer] {
+  const bytes = parseIp(ip);
+  if (!bytes) throw new TypeError(`not an IP: ${ip}`);
+  const key = Buffer.alloc(16);
+  key.writeUInt32BE(MAGIC, 0);
+  tid.copy(key, 4);
+  const b = Buffer.alloc(4 + bytes.length);
+  b[1] = bytes.length === 4 ? 0x01 : 0x02;
+  b.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
+  bytes.forEach((x, i) => { b[4 + i] = x ^ (key[i] ?? 0); });
+  return [0x0012, b];
+}
+
+export const CREATE_PERMISSION = 0x0008;
+/** REQUESTED-ADDRESS-FAMILY (RFC 6156) asking for an IPv6 relay. */
+export const REQUESTED_IPV6: [number, Buffer] = [0x0017, Buffer.from([0x02, 0, 0, 0])];
 export const ALLOCATE = 0x0003;
 export const REFRESH = 0x0004;
 export const REQUESTED_UDP: [number, Buffer] = [0x0019, Buffer.from([17, 0, 0, 0])];

@@ -12,32 +12,32 @@ export interface UclientResult {
   output: string;
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both). */
-export async function freePort(): Promise<number> {
+/** A port free for both UDP and TCP on `host` (coturn listens on both). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    if (await canBind(port)) return port;
+    if (await canBind(port, host)) return port;
   }
   throw new Error('no free port');
 }
 
-async function canBind(port: number): Promise<boolean> {
+async function canBind(port: number, host: string): Promise<boolean> {
   const udp = await new Promise<boolean>((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.bind(port, host, () => s.close(() => resolve(true)));
   });
   if (!udp) return false;
   return new Promise<boolean>((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
 
 /** A TurnConfig on loopback with its own listening port and relay range. */
 export async function testTurnConfig(over: Partial<TurnConfig> = {}): Promise<TurnConfig> {
-  const port = await freePort();
+  const port = await freePort(over.listenHost);
   const relayMinPort = 40000 + Math.floor(Math.random() * 200) * 100;
   return {
     ...parseConfig({}, 'turn').turn,

@@ -188,6 +188,12 @@ export function createCidrMatcher(cidrs: readonly string[]): (ip: string) => boo
   };
 }
 
+/** The IPv4-mapped IPv6 form (`::ffff:a.b.c.d/96+n`) of an IPv4 range, for matchers that do not map (coturn). */
+export function mappedCidr(c: Cidr): Cidr {
+  if (c.family !== 4) throw new TypeError(`not an IPv4 range: ${c.text}`);
+  return parseCidr(`::ffff:${formatV4(c.bytes)}/${96 + c.prefix}`);
+}
+
 const SPECIAL_V4 = [
   '0.0.0.0/8', // "this network", includes the unspecified address
   '10.0.0.0/8', // RFC 1918
@@ -207,8 +213,14 @@ const SPECIAL_V4 = [
 ] as const;
 
 const SPECIAL_V6 = [
-  '::/128', // unspecified
-  '::1/128', // loopback
+  // Unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291): a stack may
+  // still route ::127.0.0.1 to the IPv4 host.
+  '::/96',
+  '::1/128', // loopback (inside ::/96; listed for readers)
+  // IPv4-translated (SIIT, RFC 2765) ::ffff:0:a.b.c.d: no real peer uses it, and a translator would
+  // reach the embedded IPv4 address, private ones included. (IPv4-mapped ::ffff:a.b.c.d is judged
+  // as its IPv4 address: see the mapped forms below and createCidrMatcher.)
+  '::ffff:0:0:0/96',
   '64:ff9b::/96', // NAT64: embeds IPv4 addresses, private ones included
   '64:ff9b:1::/48', // local-use NAT64
   '100::/64', // discard-only
@@ -216,8 +228,10 @@ const SPECIAL_V6 = [
   '2001:db8::/32', // documentation
   '2002::/16', // 6to4: embeds IPv4 addresses
   '3fff::/20', // documentation (RFC 9637)
+  '5f00::/16', // SRv6 SIDs (RFC 9602): not host addresses
   'fc00::/7', // unique local
   'fe80::/10', // link-local
+  'fec0::/10', // site-local (deprecated by RFC 3879, still routed inside some networks)
   'ff00::/8', // multicast
 ] as const;
 
@@ -230,10 +244,7 @@ const SPECIAL_V6 = [
 export const SPECIAL_PURPOSE_CIDRS: readonly string[] = Object.freeze([
   ...SPECIAL_V4,
   ...SPECIAL_V6,
-  ...SPECIAL_V4.map((c) => {
-    const { bytes, prefix } = parseCidr(c);
-    return `::ffff:${formatV4(bytes)}/${96 + prefix}`;
-  }),
+  ...SPECIAL_V4.map((c) => mappedCidr(parseCidr(c)).text),
 ]);
 
 const specialMatcher = createCidrMatcher(SPECIAL_PURPOSE_CIDRS);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { SPECIAL_PURPOSE_CIDRS, onPath } from '@mesh/shared';
 import type { TurnBackend, TurnBackendDeps } from '../backend.js';
 import type { TurnAuthFailure } from '../metrics.js';
+import { ownAddressCidrs } from '../peer-policy.js';
 import { waitForStun } from '../wait-for-stun.js';
 import { coturnConfig } from './config.js';
 import { createSupervisor, type Supervisor } from './supervisor.js';
@@ -77,7 +78,7 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
       workDir = await mkdtemp(join(tmpdir(), 'mesh-coturn-'));
       const file = join(workDir, 'turnserver.conf');
       await writeFile(file, coturnConfig({
-        turn: config, secret: deps.secret, workDir, deniedCidrs: SPECIAL_PURPOSE_CIDRS,
+        turn: config, secret: deps.secret, workDir, deniedCidrs: [...SPECIAL_PURPOSE_CIDRS, ...ownAddressCidrs(config)],
         prometheus: supportsPrometheus(binary),
       }), { mode: 0o600 });
       // coturn block-buffers stdout into a pipe; stdbuf makes its log lines arrive as written.

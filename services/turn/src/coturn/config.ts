@@ -1,13 +1,13 @@
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
-import { cidrRange, createCidrMatcher, parseCidr, type TurnConfig } from '@mesh/shared';
+import { cidrRange, createCidrMatcher, formatIp, mappedCidr, parseCidr, type Cidr, type TurnConfig } from '@mesh/shared';
 
 export interface CoturnConfigInput {
   turn: TurnConfig;
   secret: string;
   /** Private directory (mode 0700) holding the pid file and coturn's unused user db. */
   workDir: string;
-  /** Peer ranges coturn must refuse (SPECIAL_PURPOSE_CIDRS). */
+  /** Peer ranges coturn must refuse (SPECIAL_PURPOSE_CIDRS and the node's own addresses). */
   deniedCidrs: readonly string[];
   /** This turnserver binary was built with Prometheus support. */
   prometheus: boolean;
@@ -19,8 +19,48 @@ function safe(name: string, value: string): string {
   return value;
 }
 
-function ranges(cidrs: readonly string[]): string[] {
-  return cidrs.map((c) => cidrRange(parseCidr(c)).join('-'));
+/**
+ * `a-b` lines for coturn 4.6.1's range matcher (ioa_addr_in_range in
+ * src/client/ns_turn_ioaddr.c), which has two traps:
+ * - an all-zero bound reads as "unbounded": `::-::` (from `::/128`) matches
+ *   every peer, and an IPv6 range starting at `::` (`::/96`) matches every
+ *   IPv4 peer too (families compare AF_INET < AF_INET6). A range starting at
+ *   the zero address is written as the CIDR blocks that make it up without
+ *   it; the zero address alone is dropped (good_peer_addr refuses 0.0.0.0
+ *   and `::` itself).
+ * - IPv6 bounds compare byte by byte, not as numbers: only CIDR-aligned
+ *   ranges mean what they say, so every line stays a CIDR block.
+ * coturn does not map `::ffff:a.b.c.d` peers to IPv4: each IPv4 range gets
+ * its mapped form as well (deduplicated).
+ */
+export function coturnRanges(cidrs: readonly string[]): string[] {
+  const blocks = new Map<string, Cidr>();
+  const add = (c: Cidr): void => { blocks.set(c.text, c); };
+  for (const text of cidrs) {
+    const c = parseCidr(text);
+    add(c);
+    if (c.family === 4) add(mappedCidr(c));
+  }
+  const out: string[] = [];
+  for (const c of blocks.values()) {
+    const bits = c.family === 4 ? 32 : 128;
+    const zeroStart = c.bytes.every((b) => b === 0);
+    if (zeroStart && c.prefix === bits) continue;
+    if (zeroStart) {
+      // ::/p without :: is ::1/128, ::2/127, ..., ::2^(127-p)/(p+1); 0.0.0.0/8 likewise.
+      for (let k = bits; k > c.prefix; k--) out.push(cidrRange(hostBitBlock(c.family, bits - k, k)).join('-'));
+      continue;
+    }
+    out.push(cidrRange(c).join('-'));
+  }
+  return out;
+}
+
+/** The block `/prefix` whose network address has only bit `bit` (from the right) set. */
+function hostBitBlock(family: 4 | 6, bit: number, prefix: number): Cidr {
+  const bytes = new Uint8Array(family === 4 ? 4 : 16);
+  bytes[bytes.length - 1 - (bit >> 3)] = 1 << (bit & 7);
+  return parseCidr(`${formatIp(bytes)}/${prefix}`);
 }
 
 /**
@@ -65,9 +105,9 @@ export function coturnConfig(input: CoturnConfigInput): string {
   // Behind 1:1 NAT (most clouds) coturn would hand out its private interface address as the relay.
   if (isIPv4(turn.publicHost)) lines.push(`external-ip=${turn.publicHost}`);
   if (turn.maxBps > 0) lines.push(`max-bps=${turn.maxBps}`);
-  for (const r of ranges(input.deniedCidrs)) lines.push(`denied-peer-ip=${r}`);
+  for (const r of coturnRanges(input.deniedCidrs)) lines.push(`denied-peer-ip=${r}`);
   if (turn.allowedPeers.length > 0) {
-    for (const r of ranges(turn.allowedPeers)) lines.push(`allowed-peer-ip=${r}`);
+    for (const r of coturnRanges(turn.allowedPeers)) lines.push(`allowed-peer-ip=${r}`);
     // coturn refuses loopback before it reads the allow-list; the deny list still covers the rest of loopback.
     const loopback = createCidrMatcher(turn.allowedPeers);
     if (loopback('127.0.0.1') || loopback('::1') || turn.allowedPeers.some((c) => parseCidr(c).text.startsWith('127.'))) {

@@ -2,7 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { TurnBackend, TurnBackendDeps } from '../backend.js';
-import { createPeerPolicy } from '../peer-policy.js';
+import { createPeerPolicy, ownAddressCidrs } from '../peer-policy.js';
 import type { RelayAllocation } from './allocation.js';
 import { applyCodecFixes } from './codec-fixes.js';
 import {
@@ -81,7 +81,7 @@ export function createNodeTurnBackend(deps: TurnBackendDeps): TurnBackend {
     const t = createTable(server, deps);
     table = t;
     const ctx: MethodContext = {
-      reservations, table: t, metrics, allowedPeer: createPeerPolicy(config.allowedPeers),
+      reservations, table: t, metrics, allowedPeer: createPeerPolicy(config.allowedPeers, ownAddressCidrs(config)),
       bindHost: config.listenHost, relayIp: relayIp(config.listenHost, config.publicHost),
       relayMinPort: config.relayMinPort, relayMaxPort: config.relayMaxPort, software: server.software,
     };
