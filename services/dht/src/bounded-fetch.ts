@@ -15,6 +15,8 @@ import { isSpecialPurposeIp } from '@mesh/shared';
  */
 export interface BoundedFetchOptions {
   timeoutMs: number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
   maxBytes: number;
   /**
    * Special-purpose addresses this accepts are reached anyway (the
@@ -111,7 +113,7 @@ export function fetchJson(url: URL, opts: BoundedFetchOptions): Promise<FetchJso
 
     const req = request(url, {
       method: 'GET',
-      headers: { accept: 'application/json', 'user-agent': 'mesh-node-probe' },
+      headers: { accept: 'application/json', 'user-agent': 'mesh-node-probe', ...opts.headers },
       agent: false,
       // An IP literal is checked above and needs no lookup; a name gets the guarded (or pinned) one.
       lookup: guardedLookup(opts.allowed, opts.address),

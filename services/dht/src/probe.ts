@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { canonicalNodeUrl, createCidrMatcher, normalizeIp } from '@mesh/shared';
+import { canonicalNodeUrl, createCidrMatcher, MESH_PROBER_HEADER, normalizeIp } from '@mesh/shared';
 import { fetchJson, type FetchFailure } from './bounded-fetch.js';
 
 /**
@@ -40,6 +40,11 @@ export interface ProbeOptions {
    */
   allowedPeers?: readonly string[];
   timeoutMs: number;
+  /**
+   * This node's own URL, sent as `x-mesh-node` with the first `GET /`, so
+   * the probed node verifies us in turn (PROTOCOL.md, "Mesh discovery").
+   */
+  proberUrl?: string;
   /** Body cap of each fetch (default 16 KiB; a `GET /` answer is under 1 KiB). */
   maxBytes?: number;
   /** All addresses of a host name (default dns.lookup; tests pass their own to play a DNS rebind). */
@@ -86,9 +91,10 @@ export const probePeer: ProbeFn = async (peer, opts) => {
   // an HTTP server, or answered an error status (such as nginx's "plain HTTP
   // sent to an HTTPS port"). Nothing listening (refused), unreachable or
   // silent: no second connection.
-  let first = await fetchJson(new URL(`${peer.port === 443 ? 'https:' : 'http:'}//${hostPart}:${peer.port}/`), { ...base, insecureTls: true });
+  const named = { ...base, insecureTls: true, ...(opts.proberUrl !== undefined ? { headers: { [MESH_PROBER_HEADER]: opts.proberUrl } } : {}) };
+  let first = await fetchJson(new URL(`${peer.port === 443 ? 'https:' : 'http:'}//${hostPart}:${peer.port}/`), named);
   if (!first.ok && peer.port !== 443 && (first.reason === 'not_http' || first.reason === 'bad_status')) {
-    const tls = await fetchJson(new URL(`https://${hostPart}:${peer.port}/`), { ...base, insecureTls: true });
+    const tls = await fetchJson(new URL(`https://${hostPart}:${peer.port}/`), named);
     if (tls.ok || !TRANSPORT.includes(tls.reason)) first = tls;
   }
   if (!first.ok) return first;

@@ -209,6 +209,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
         probe: deps.probe ?? probePeer,
         probeOptions: {
           network: cfg.infohash, allowInsecure: cfg.allowInsecure, allowedPeers: cfg.allowedPeers, timeoutMs: cfg.probeTimeoutMs,
+          proberUrl: selfUrl,
         },
         maxNodes: cfg.maxNodes,
       });
