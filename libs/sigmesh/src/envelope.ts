@@ -6,7 +6,8 @@
  * length in characters is its length in bytes.
  */
 
-export type EnvelopeType = 'msg' | 'hello' | 'bye' | 'signal';
+/** `beat`: "still here", posted after a quiet while (presence). */
+export type EnvelopeType = 'msg' | 'hello' | 'beat' | 'bye' | 'signal';
 
 export interface Envelope {
   v: 1;
@@ -24,7 +25,7 @@ export const MAX_BODY_BYTES = 1024;
 export const MAX_PARTS = 16;
 const ID = /^[0-9A-Za-z]{8,32}$/;
 const PEER = /^[0-9a-f]{32}$/;
-const TYPES: ReadonlySet<string> = new Set<EnvelopeType>(['msg', 'hello', 'bye', 'signal']);
+const TYPES: ReadonlySet<string> = new Set<EnvelopeType>(['msg', 'hello', 'beat', 'bye', 'signal']);
 const FRAGMENT = /^f1\.([0-9A-Za-z]{8,32})\.([0-9]{1,2})\.([0-9]{1,2})\.([\s\S]*)$/;
 
 export function isPeerId(s: unknown): s is string {

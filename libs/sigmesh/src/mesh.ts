@@ -33,6 +33,10 @@ export interface JoinOptions {
   presence?: boolean;
   /** Nodes for this room; default the mesh's k. */
   k?: number;
+  /** Post a presence `beat` after this long without posting; default 10 s. */
+  heartbeatMs?: number;
+  /** A member not heard from this long has left; default 25 s. */
+  peerTimeoutMs?: number;
 }
 
 export interface Mesh {
@@ -81,6 +85,8 @@ export function createMesh(opts: MeshOptions): Mesh {
         discovery, name, hash, key,
         k: jo.k ?? opts.k ?? 2,
         ...(jo.presence !== undefined ? { presence: jo.presence } : {}),
+        ...(jo.heartbeatMs !== undefined ? { heartbeatMs: jo.heartbeatMs } : {}),
+        ...(jo.peerTimeoutMs !== undefined ? { peerTimeoutMs: jo.peerTimeoutMs } : {}),
         ...(opts.fetch ? { fetch: opts.fetch } : {}),
       });
       rooms.add(room);

@@ -178,6 +178,31 @@ export class NodeClient {
   }
 
   /**
+   * Solves a proof now for a request sent later (a bye fired while the page unloads):
+   * bound to this method, path and body, good while the remembered price's token is
+   * accepted. Null when the path's price is not known yet.
+   */
+  async prepay(method: 'GET' | 'POST', path: string, body: string, opts: Omit<PaidRequestOptions, 'body' | 'contentType'> = {}): Promise<string | null> {
+    const price = this.price(path);
+    if (!price) return null;
+    if (!this.opts.solver) throw new SigmeshError('pow_exhausted', `${path} needs proof of work but no solver was given`);
+    const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+    return this.opts.solver.solve({ token: price.token, work: price.work, method, path, body }, so);
+  }
+
+  /**
+   * Fires a POST that may outlive the page (`keepalive`), with a proof from `prepay`;
+   * nobody reads its answer. Keepalive bodies are limited to 64 KB, ours are 1 KB.
+   */
+  beacon(path: string, body: string, proof: string): void {
+    const init: RequestInit = {
+      method: 'POST', body, keepalive: true,
+      headers: { 'Content-Type': 'text/plain;charset=utf-8', 'X-PoW': proof },
+    };
+    this.fetch(this.url + path, init).then((res) => res.body?.cancel(), () => undefined).catch(() => undefined);
+  }
+
+  /**
    * A request to a PoW-gated endpoint. Pays with the remembered price if any; on 402
    * takes the fresh token and price from the refusal and solves again.
    */

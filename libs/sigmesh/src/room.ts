@@ -1,7 +1,9 @@
 /**
  * A joined room: streams from the k nodes rendezvous hashing picks, posts to all of
  * them, deduplicates what arrives through several, replaces a node that dies, and
- * tracks which peers are present (hello / bye envelopes).
+ * tracks which peers are present: `hello` on join, a `beat` after a quiet while, `bye`
+ * on leave (and, in browsers, on pagehide, with a proof solved beforehand); a member
+ * not heard from for `peerTimeoutMs` is dropped.
  */
 import { open, seal, type RoomKey } from './crypto.js';
 import type { Discovery, LiveNode } from './discovery.js';
@@ -72,6 +74,34 @@ export interface RoomDeps {
   maxStreamFailures?: number;
   /** At most this many peers tracked; default 256. */
   maxPeers?: number;
+  /** Post a `beat` after this long without posting anything; default 10 s. */
+  heartbeatMs?: number;
+  /** A member silent this long has left; default 25 s (a lost beat and a slow solve fit in). */
+  peerTimeoutMs?: number;
+}
+
+export const HEARTBEAT_MS = 10_000;
+export const PEER_TIMEOUT_MS = 25_000;
+/** A pre-paid bye is renewed this often: its token must still be accepted (TTL 300 s, rotation 60 s). */
+const BYE_PROOF_MS = 180_000;
+
+/** A bye whose proof is solved already, so it can leave while the page unloads. */
+interface PreparedBye {
+  url: string;
+  proof: string;
+  untilMs: number;
+}
+
+/** The parts of a browser window the room uses for pagehide (absent in Node and in workers). */
+interface PageEvents {
+  addEventListener(type: 'pagehide', fn: () => void): void;
+  removeEventListener(type: 'pagehide', fn: () => void): void;
+}
+
+function pageEvents(): PageEvents | null {
+  const g = globalThis as { document?: unknown; addEventListener?: unknown; removeEventListener?: unknown };
+  return g.document !== undefined && typeof g.addEventListener === 'function' && typeof g.removeEventListener === 'function'
+    ? (g as unknown as PageEvents) : null;
 }
 
 /** Backoff of the re-probe while a room has no node at all (1 s, doubling, at most 30 s). */
@@ -95,7 +125,20 @@ export class Room extends Emitter<RoomEvents> {
   private readonly excluded = new Map<string, number>();
   private readonly seen = new RecentIds(4096);
   private readonly reassembler = new Reassembler();
-  private readonly peers = new Set<string>();
+  /** Peers present, with when we last heard anything from each. */
+  private readonly peers = new Map<string, number>();
+  private lastPostMs = 0;
+  private beating = false;
+  private presenceTimer: ReturnType<typeof setInterval> | null = null;
+  /** The bye's body (fixed: its proofs are bound to it) and a proof per node, browsers only. */
+  private bye: { body: string; proofs: Map<string, PreparedBye> } | null = null;
+  private preparingBye = false;
+  private byeSent = false;
+  private readonly page = pageEvents();
+  private readonly onPageHide = (): void => {
+    this.sendPreparedBye();
+    void this.leave();
+  };
   /** Signals that arrived while nobody listened (before joinPeers attached): kept for it. */
   private signalBacklog: RoomMessage[] = [];
   private inbox: Promise<void> = Promise.resolve();
@@ -121,7 +164,9 @@ export class Room extends Emitter<RoomEvents> {
       const t = setTimeout(() => { off(); reject(new SigmeshError('network', 'no room stream opened in time')); }, timeoutMs);
       const off = this.on('nodes', (ns) => { if (ns.some((n) => n.connected)) { clearTimeout(t); off(); resolve(); } });
     });
-    if (this.d.presence !== false) await this.send(null, { type: 'hello' }).catch((err: unknown) => this.emit('error', err));
+    if (this.d.presence === false) return;
+    this.startPresence();
+    await this.send(null, { type: 'hello' }).catch((err: unknown) => this.emit('error', err));
   }
 
   /** Nodes in use, with their price and whether their stream is up. */
@@ -164,9 +209,9 @@ export class Room extends Emitter<RoomEvents> {
     return out;
   }
 
-  /** Peers seen in this room (not counting us). */
+  /** Peers present in this room (not counting us). */
   peerIds(): string[] {
-    return [...this.peers];
+    return [...this.peers.keys()];
   }
 
   /**
@@ -175,6 +220,7 @@ export class Room extends Emitter<RoomEvents> {
    */
   async send(data: unknown, opts: SendOptions = {}): Promise<void> {
     if (this.left && opts.type !== 'bye') throw new SigmeshError('closed', 'room left');
+    this.lastPostMs = Date.now();
     const env: Envelope = { v: 1, mid: randomId(12), from: this.selfId, t: opts.type ?? 'msg' };
     if (opts.to !== undefined) env.to = opts.to;
     if (data !== undefined && data !== null) env.data = data;
@@ -205,12 +251,13 @@ export class Room extends Emitter<RoomEvents> {
     if (!results.some(Boolean)) throw lastErr ?? new SigmeshError('network', 'no node accepted the message');
   }
 
-  /** Says bye (best effort, bounded) and closes every stream. */
+  /** Says bye (best effort, bounded; at once when its proof is ready) and closes every stream. */
   async leave(): Promise<void> {
     if (this.left) return;
     this.left = true;
     this.offDiscovery();
-    if (this.d.presence !== false) {
+    this.stopPresence();
+    if (this.d.presence !== false && !this.byeSent && !this.sendPreparedBye()) {
       await this.send(null, { type: 'bye', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
     }
     for (const c of this.chosen.values()) c.stream.stop();
@@ -218,6 +265,79 @@ export class Room extends Emitter<RoomEvents> {
     if (this.recoverTimer) clearTimeout(this.recoverTimer);
     this.recoverTimer = null;
     this.removeAllListeners();
+  }
+
+  private startPresence(): void {
+    const beatMs = this.d.heartbeatMs ?? HEARTBEAT_MS;
+    const tickMs = Math.min(1000, Math.max(10, Math.floor(beatMs / 4)));
+    this.presenceTimer = setInterval(() => this.presenceTick(), tickMs);
+    (this.presenceTimer as { unref?: () => void }).unref?.();
+    this.page?.addEventListener('pagehide', this.onPageHide);
+  }
+
+  private stopPresence(): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    this.presenceTimer = null;
+    this.page?.removeEventListener('pagehide', this.onPageHide);
+  }
+
+  /** Drops members gone silent, beats when we have been quiet, keeps the bye's proofs fresh. */
+  private presenceTick(): void {
+    if (this.left) return;
+    const now = Date.now();
+    const timeoutMs = this.d.peerTimeoutMs ?? PEER_TIMEOUT_MS;
+    for (const [id, seenMs] of this.peers) {
+      if (now - seenMs >= timeoutMs) {
+        this.peers.delete(id);
+        this.emit('peer-left', { id });
+      }
+    }
+    if (!this.beating && now - this.lastPostMs >= (this.d.heartbeatMs ?? HEARTBEAT_MS)) {
+      this.beating = true;
+      void this.send(null, { type: 'beat' }).catch((err: unknown) => this.emit('error', err)).finally(() => { this.beating = false; });
+    }
+    // Only after 2 s without posts: not in the way of the signals right after a join.
+    if (this.page && !this.preparingBye && now - this.lastPostMs >= 2000) void this.prepareBye();
+  }
+
+  /**
+   * Solves the bye's proofs ahead (one per chosen node, renewed before its token
+   * expires): on pagehide there is no time to solve, only to start a fetch that
+   * outlives the page.
+   */
+  private async prepareBye(): Promise<void> {
+    const now = Date.now();
+    const due = [...this.chosen.values()].filter((c) => c.connected && !((this.bye?.proofs.get(c.node.url)?.untilMs ?? 0) > now));
+    if (due.length === 0) return;
+    this.preparingBye = true;
+    try {
+      if (!this.bye) {
+        const env: Envelope = { v: 1, mid: randomId(12), from: this.selfId, t: 'bye' };
+        this.seen.add(env.mid);
+        const body = this.d.key ? await seal(this.d.key, asciiJson(env)) : asciiJson(env);
+        this.bye = { body, proofs: new Map() };
+      }
+      for (const c of due) {
+        if (this.left) return;
+        const proof = await this.d.discovery.client(c.node.url).prepay('POST', `/room/${this.hash}`, this.bye.body);
+        if (proof !== null) this.bye.proofs.set(c.node.url, { url: c.node.url, proof, untilMs: Date.now() + BYE_PROOF_MS });
+      }
+    } catch (err) {
+      this.emit('error', err);
+    } finally {
+      this.preparingBye = false;
+    }
+  }
+
+  /** Fires the pre-paid bye at every node it has a fresh proof for; false when there is none. */
+  private sendPreparedBye(): boolean {
+    if (this.byeSent || !this.bye) return this.byeSent;
+    const now = Date.now();
+    const fresh = [...this.bye.proofs.values()].filter((p) => p.untilMs > now && this.chosen.has(p.url));
+    if (fresh.length === 0) return false;
+    this.byeSent = true;
+    for (const p of fresh) this.d.discovery.client(p.url).beacon(`/room/${this.hash}`, this.bye.body, p.proof);
+    return true;
   }
 
   /**
@@ -313,6 +433,8 @@ export class Room extends Emitter<RoomEvents> {
     if (text === null) return;
     const env = parseEnvelope(text);
     if (!env || env.from === this.selfId || !this.seen.add(env.mid)) return;
+    // Anything a member posts, even to someone else, says it is still here.
+    if (env.t !== 'bye' && this.peers.has(env.from)) this.peers.set(env.from, Date.now());
     if (env.to !== undefined && env.to !== this.selfId) return;
     if (env.t === 'bye') {
       if (this.peers.delete(env.from)) this.emit('peer-left', { id: env.from });
@@ -320,9 +442,10 @@ export class Room extends Emitter<RoomEvents> {
     }
     const isNew = !this.peers.has(env.from);
     if (isNew && this.peers.size < (this.d.maxPeers ?? 256)) {
-      this.peers.add(env.from);
+      this.peers.set(env.from, Date.now());
       this.emit('peer', { id: env.from });
     }
+    if (env.t === 'beat') return;
     if (env.t === 'hello') {
       // Answer a broadcast hello so the newcomer learns we are here.
       if (env.to === undefined && this.d.presence !== false) {

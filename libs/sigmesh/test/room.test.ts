@@ -66,6 +66,25 @@ describe('rooms over fake nodes', () => {
     await b.leave();
   });
 
+  test('presence: a quiet member beats and stays, a silent one is dropped after peerTimeoutMs', async () => {
+    const knobs = { heartbeatMs: 100, peerTimeoutMs: 800 };
+    const a = await mesh().joinRoom('presence-timeout', knobs);
+    const alive = await mesh().joinRoom('presence-timeout', knobs);
+    // Never beats (a page whose network went away looks like this from the room).
+    const silent = await mesh().joinRoom('presence-timeout', { heartbeatMs: 3_600_000, peerTimeoutMs: 3_600_000 });
+    await waitFor(() => a.peerIds().includes(alive.selfId) && a.peerIds().includes(silent.selfId), 5000, 'presence');
+    const left: string[] = [];
+    a.on('peer-left', ({ id }) => left.push(id));
+    await waitFor(() => left.length > 0, 5000, 'the silent member dropped');
+    expect(left).toEqual([silent.selfId]);
+    expect(a.peerIds()).toEqual([alive.selfId]);
+    // `alive` stayed because it beat: its beats are in the node's room history.
+    const node = nodes.find((f) => f.id === a.nodes()[0]!.id)!;
+    const beats = (node.posts.get(a.hash) ?? []).filter((b) => b.includes('"t":"beat"') && b.includes(alive.selfId));
+    expect(beats.length).toBeGreaterThan(0);
+    await Promise.all([a.leave(), alive.leave(), silent.leave()]);
+  });
+
   test('messages addressed to one peer are ignored by the others', async () => {
     const [a, b, c] = await Promise.all([mesh().joinRoom('direct'), mesh().joinRoom('direct'), mesh().joinRoom('direct')]);
     await waitFor(() => a.peerIds().includes(b.selfId) && a.peerIds().includes(c.selfId), 5000, 'presence');
