@@ -149,6 +149,7 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
 
     describe('production peer policy (no allow list): CreatePermission', () => {
       const servers: TurnBackend[] = [];
+      let v4Port = 0;
       let v4: TurnTestClient;
       let v6: TurnTestClient;
       const outcome = async (c: TurnTestClient, ip: string): Promise<string> => {
@@ -156,14 +157,19 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
         return a.cls === 2 ? 'granted' : `refused ${a.code}`;
       };
 
+      // Every line the servers log, from their start on: the log test reads them.
+      const lines: { level: number; msg: string; coturn?: string }[] = [];
+      const captured = createLogger({ level: 'debug', service: 'turn' }, { write: (l: string) => { lines.push(JSON.parse(l) as (typeof lines)[number]); } });
+
       beforeAll(async () => {
         const turnMetrics = createTurnMetrics(metrics);
         const cfg4 = await testTurnConfig({ publicHost: OWN_V4 });
         const cfg6 = await testTurnConfig({ listenHost: '::1', publicHost: OWN_V6 });
         expect([cfg4.allowedPeers, cfg6.allowedPeers]).toEqual([[], []]);
-        for (const config of [cfg4, cfg6]) servers.push(make({ config, secret: SECRET, log, metrics: turnMetrics }));
+        for (const config of [cfg4, cfg6]) servers.push(make({ config, secret: SECRET, log: captured, metrics: turnMetrics }));
         await Promise.all(servers.map((s) => s.start()));
         const c = creds();
+        v4Port = cfg4.port;
         v4 = new TurnTestClient(cfg4.port, c.username, c.credential, '127.0.0.1');
         v6 = new TurnTestClient(cfg6.port, c.username, c.credential, '::1');
         expect((await v4.authed(ALLOCATE, [REQUESTED_UDP])).cls).toBe(2);
@@ -174,6 +180,25 @@ export function runTurnContract(name: string, make: (d: TurnBackendDeps) => Turn
         v4?.close();
         v6?.close();
         await Promise.all(servers.map((s) => s.stop()));
+      });
+
+      test('start-up, an allocation and a refused peer log no warning (coturn: its banner, 401s and refusals are debug)', async () => {
+        const cr = creds();
+        const c = new TurnTestClient(v4Port, cr.username, cr.credential);
+        try {
+          expect((await c.authed(ALLOCATE, [REQUESTED_UDP])).cls).toBe(2);
+          expect((await c.createPermission('10.20.30.40')).code).toBe(403);
+        } finally {
+          c.close();
+        }
+        if (servers[0]?.name === 'coturn') {
+          // coturn's lines arrive through a pipe: wait for the refusal's own line before judging.
+          await waitFor(() => lines.some((l) => l.coturn?.includes('10.20.30.40') === true), { timeoutMs: 10_000, message: 'coturn logged the refusal' });
+          const refusal = lines.filter((l) => l.coturn?.includes('error 403') === true && l.coturn.includes(cr.username));
+          expect(refusal.length).toBe(1);
+          expect(lines.filter((l) => l.coturn !== undefined).length).toBeGreaterThan(50);
+        }
+        expect(lines.filter((l) => l.level >= 40)).toEqual([]);
       });
 
       test.each(PUBLIC_V4)('IPv4 %s is granted', async (ip) => {

@@ -8,6 +8,7 @@ import type { TurnAuthFailure } from '../metrics.js';
 import { ownAddressCidrs } from '../peer-policy.js';
 import { waitForStun } from '../wait-for-stun.js';
 import { coturnConfig } from './config.js';
+import { classifyCoturnLine, createRefusalDeduper } from './log-lines.js';
 import { createSupervisor, type Supervisor } from './supervisor.js';
 
 function supportsPrometheus(binary: string): boolean {
@@ -18,7 +19,6 @@ function supportsPrometheus(binary: string): boolean {
 const PREFIX = /^\d+: (?:\(\d+\): )?: ?/;
 const NEW_SESSION = /session (\w+): new,/;
 const CLOSED_SESSION = /session (\w+): (?:closed|usage: .*deleted)/;
-const REFUSED = /user <([^>]*)>: incoming packet \S+ processed, error (\d{3})/;
 /**
  * Bytes exchanged with peers since the session's last report (coturn resets
  * its counters after each): received from peers went to the client, sent
@@ -44,6 +44,8 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
   let supervisor: Supervisor | undefined;
   let workDir: string | undefined;
   let running = false;
+  let refusals = createRefusalDeduper();
+  const banner = new Set<string>();
 
   function onLine(raw: string): void {
     const line = raw.replace(PREFIX, '');
@@ -60,14 +62,17 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
       metrics.relayed('to_client', Number(usage[1]));
       metrics.relayed('to_peer', Number(usage[2]));
     }
-    const refused = REFUSED.exec(line);
+    const { refused, repeat } = refusals(line);
     // An empty user is the normal first challenge of long-term auth, not a failure.
-    if (refused && refused[1] !== '' && refused[2] !== undefined) {
-      metrics.authFailure(REFUSAL_REASON[refused[2]] ?? 'bad_integrity');
-    }
-    if (/ERROR|error \d{3}|denied|forbidden/i.test(line)) log.warn({ coturn: line }, 'coturn');
-    else if (/session |incoming packet|peer .* lifetime/.test(line)) log.debug({ coturn: line }, 'coturn');
-    else log.info({ coturn: line }, 'coturn');
+    if (refused && refused.user !== '') metrics.authFailure(REFUSAL_REASON[refused.code] ?? 'bad_integrity');
+    if (repeat) return;
+    const kind = classifyCoturnLine(line);
+    if (kind === 'packet') return log.debug({ coturn: line }, 'coturn');
+    // coturn prints some lines once per thread, and retries a bind in a loop: each is logged once per run.
+    if (banner.has(line) || banner.size >= 1000) return;
+    banner.add(line);
+    if (kind === 'fault') log.warn({ coturn: line }, 'coturn');
+    else log.debug({ coturn: line }, 'coturn');
   }
 
   return {
@@ -96,6 +101,8 @@ export function createCoturnBackend(deps: TurnBackendDeps & { binary?: string })
           }
           sessions.clear();
           metrics.allocations(0);
+          refusals = createRefusalDeduper();
+          banner.clear();
         },
         onExit: () => {
           metrics.backendUp('coturn', false);
