@@ -151,6 +151,7 @@ function connections(): Record<string, Record<string, unknown>> {
   selfId: () => room?.selfId ?? null,
   nodes: () => room?.nodes() ?? [],
   peers: () => room?.peerIds() ?? [],
+  byeReady: () => room?.byeReady() ?? false,
   connected: () => peers?.connected() ?? [],
   kinds: () => Object.fromEntries(kinds),
   received: () => [...received],

@@ -209,6 +209,16 @@ export class Room extends Emitter<RoomEvents> {
     return out;
   }
 
+  /**
+   * Whether a bye can leave at once, without solving: in browsers its proofs are
+   * solved ahead (a closing tab has no time to solve), so a closed tab leaves its
+   * peers' lists at once from then on; before, they drop it after `peerTimeoutMs`.
+   */
+  byeReady(): boolean {
+    const now = Date.now();
+    return this.bye !== null && [...this.bye.proofs.values()].some((p) => p.untilMs > now && this.chosen.has(p.url));
+  }
+
   /** Peers present in this room (not counting us). */
   peerIds(): string[] {
     return [...this.peers.keys()];

@@ -25,6 +25,8 @@ interface DemoApi {
   selfId(): string | null;
   nodes(): DemoNode[];
   peers(): string[];
+  /** The room's bye can leave at once (its proof is solved ahead, for pagehide). */
+  byeReady(): boolean;
   connected(): string[];
   kinds(): Record<string, string>;
   received(): { from: string; text: string }[];
@@ -32,7 +34,7 @@ interface DemoApi {
   selectedPair(id: string): Promise<DemoPair | null>;
   connections(): Record<string, Record<string, unknown>>;
 }
-type DemoWindow = { sigmeshDemo: DemoApi };
+export type DemoWindow = { sigmeshDemo: DemoApi };
 
 export interface DemoPage {
   name: string;
