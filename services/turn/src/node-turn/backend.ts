@@ -8,7 +8,9 @@ import { applyCodecFixes } from './codec-fixes.js';
 import {
   allocate, channelBind, createPermission, createReservations, refresh, send, type AllocationTable, type MethodContext,
 } from './methods.js';
-import { Address, CONSTANTS, Message, NodeTurnServer, Transport, type NtMessage, type NtServer } from './modules.js';
+import {
+  Address, CONSTANTS, Message, NodeTurnServer, Transport, assertTestedNodeTurn, installedNodeTurnVersion, type NtMessage, type NtServer,
+} from './modules.js';
 import { createRestAuth } from './rest-auth.js';
 import { isChannelData, readChannelData } from './wire.js';
 
@@ -60,9 +62,12 @@ function createTable(server: NtServer, deps: TurnBackendDeps): AllocationTable &
  * integrity), allocation.ts (relay sockets closed, both relay directions),
  * and the UDP front end below (ChannelData from clients).
  */
-export function createNodeTurnBackend(deps: TurnBackendDeps): TurnBackend {
+export function createNodeTurnBackend(deps: TurnBackendDeps & {
+  /** The installed node-turn's version (tests hand in another). */
+  nodeTurnVersion?: () => string;
+}): TurnBackend {
   const { config, log, metrics } = deps;
-  applyCodecFixes();
+  const version = deps.nodeTurnVersion ?? installedNodeTurnVersion;
   let socket: Socket | undefined;
   let table: ReturnType<typeof createTable> | undefined;
   const reservations = createReservations(config.totalQuota);
@@ -129,6 +134,9 @@ export function createNodeTurnBackend(deps: TurnBackendDeps): TurnBackend {
     tcp: false,
     async start() {
       if (socket) return;
+      // Our patches act on node-turn's internals: an untested release must not run half-patched.
+      assertTestedNodeTurn(version());
+      applyCodecFixes();
       const server = build();
       const sock = createSocket({ type: isIPv6(config.listenHost) ? 'udp6' : 'udp4', ipv6Only: false });
       await new Promise<void>((resolve, reject) => {

@@ -84,9 +84,43 @@ export interface NtConstants {
   MAGIC_COOKIE: number;
 }
 
-export const NodeTurnServer = require('node-turn') as Ctor<NtServer, [Record<string, unknown>]>;
-export const Message = require('node-turn/lib/message.js') as Ctor<NtMessage, [NtServer, NtTransport]>;
-export const Attribute = require('node-turn/lib/attribute.js') as Ctor<NtAttribute, [NtMessage]>;
-export const Address = require('node-turn/lib/address.js') as Ctor<NtAddress, [string, number]>;
-export const Transport = require('node-turn/lib/transport.js') as Ctor<NtTransport, [number, NtAddress, NtAddress, NtTransport['socket']]>;
-export const CONSTANTS = require('node-turn/lib/constants.js') as NtConstants;
+/**
+ * The node-turn versions our patches were written and tested against: they
+ * replace functions on its internal prototypes and read its internal files,
+ * which any release may rename or change. Another version must be tested
+ * (test/node-turn*.test.ts) and listed here before it runs.
+ */
+export const TESTED_NODE_TURN_VERSIONS: readonly string[] = ['0.0.6'];
+
+/** The installed node-turn's version, from its package.json. */
+export function installedNodeTurnVersion(): string {
+  const pkg = require('node-turn/package.json') as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/** Throws a message naming the installed and the tested versions unless `version` is tested. */
+export function assertTestedNodeTurn(version: string): void {
+  if (TESTED_NODE_TURN_VERSIONS.includes(version)) return;
+  throw new Error(
+    `node-turn ${version} is installed, but the node-turn backend is patched for and tested with `
+    + `${TESTED_NODE_TURN_VERSIONS.join(', ')} only: install node-turn@${TESTED_NODE_TURN_VERSIONS.at(-1) ?? ''} `
+    + 'or use TURN_BACKEND=coturn.',
+  );
+}
+
+/** An internal file of node-turn; an untested version that lacks it fails with the version message. */
+function internal<T>(id: string): T {
+  try {
+    return require(id) as T;
+  } catch (err) {
+    assertTestedNodeTurn(installedNodeTurnVersion());
+    throw err;
+  }
+}
+
+export const NodeTurnServer = internal<Ctor<NtServer, [Record<string, unknown>]>>('node-turn');
+export const Message = internal<Ctor<NtMessage, [NtServer, NtTransport]>>('node-turn/lib/message.js');
+export const Attribute = internal<Ctor<NtAttribute, [NtMessage]>>('node-turn/lib/attribute.js');
+export const Address = internal<Ctor<NtAddress, [string, number]>>('node-turn/lib/address.js');
+export const Transport = internal<Ctor<NtTransport, [number, NtAddress, NtAddress, NtTransport['socket']]>>('node-turn/lib/transport.js');
+export const CONSTANTS = internal<NtConstants>('node-turn/lib/constants.js');
