@@ -100,6 +100,11 @@ export interface TurnConfig {
   credentialTtlSeconds: number;
   userQuota: number;
   totalQuota: number;
+  /**
+   * Outstanding `/token` credentials per client address (per /64 for IPv6);
+   * by default as many as keep one address at 10 % of totalQuota.
+   */
+  credentialsPerClient: number;
   maxBps: number;
   /** Internal port of coturn's Prometheus exporter. */
   promPort: number;
@@ -256,6 +261,8 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
   const redisUrl = r.optional('REDIS_URL');
   if (redisUrl !== undefined) r.url('REDIS_URL', redisUrl, ['redis:', 'rediss:']);
 
+  const userQuota = r.int('TURN_USER_QUOTA', 10, 1, 1e6);
+  const totalQuota = r.int('TURN_TOTAL_QUOTA', 1000, 1, 1e7);
   const relayMinPort = r.port('TURN_RELAY_MIN_PORT', 49152);
   const relayMaxPort = r.port('TURN_RELAY_MAX_PORT', 65535);
   if (relayMaxPort < relayMinPort) {
@@ -331,14 +338,24 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
       relayMaxPort,
       allowedPeers: checkCidrs('TURN_ALLOWED_PEERS', r.list('TURN_ALLOWED_PEERS', [])),
       credentialTtlSeconds: r.int('TURN_CREDENTIAL_TTL', 3600, 60, 7 * 86400),
-      userQuota: r.int('TURN_USER_QUOTA', 10, 1, 1e6),
-      totalQuota: r.int('TURN_TOTAL_QUOTA', 1000, 1, 1e7),
+      userQuota,
+      totalQuota,
+      credentialsPerClient: r.int('TURN_CREDENTIALS_PER_CLIENT', defaultCredentialsPerClient(userQuota, totalQuota), 1, 1e6),
       maxBps: r.int('TURN_MAX_BPS', 0, 0, 1e10),
       promPort: r.port('TURN_PROM_PORT', 9641),
     },
     loadSampleMs: r.int('LOAD_SAMPLE_MS', 1000, 50, 60000),
     version: '1.0.0',
   };
+}
+
+/**
+ * One client address may hold at most 10 % of the TURN allocations: each
+ * credential opens up to `userQuota`, so 10 % of `totalQuota` over it, and at
+ * least one (then a single credential may exceed the share: a quota setting).
+ */
+export function defaultCredentialsPerClient(userQuota: number, totalQuota: number): number {
+  return Math.max(1, Math.floor((totalQuota * 0.1) / userQuota));
 }
 
 function checkSubjectPrefix(p: string): string {

@@ -7,8 +7,9 @@ import type { Store } from './store/store.js';
 
 /**
  * Load (PROTOCOL.md "Price"): each instance samples its own cpu and memory,
- * smooths them, writes the sample to the store with a TTL; the node load is
- * the max over the fresh samples of all instances.
+ * smooths them, adds what it holds of a capacity (TURN allocations), writes
+ * the sample to the store with a TTL; the node load is the max over the
+ * fresh samples of all instances.
  */
 
 /** Raw utilisation of this process, each 0..1. */
@@ -157,6 +158,12 @@ export interface LoadMonitorDeps {
   /** Milliseconds since the epoch; Date.now by default. */
   now?: () => number;
   smoothing?: SmoothingOptions;
+  /**
+   * A share of a capacity this instance holds, 0..1 (the turn service: live
+   * allocations / TURN_TOTAL_QUOTA). Load like cpu and mem, but an exact
+   * count rather than a noisy measurement: taken as is, not smoothed.
+   */
+  occupancy?: () => number;
 }
 
 export interface LoadMonitor {
@@ -164,7 +171,7 @@ export interface LoadMonitor {
   stop(): void;
   /** Node load: max over the fresh samples of all instances (this one's alone while the store is down). */
   nodeLoad(): number;
-  /** This instance's smoothed max(cpu, mem). */
+  /** This instance's load: max(smoothed cpu, smoothed mem, occupancy). */
   localLoad(): number;
   /** One sampling round (what the timer runs); exposed for tests and for a first sample at start. */
   tick(): Promise<void>;
@@ -214,11 +221,12 @@ export function createLoadMonitor(deps: LoadMonitorDeps): LoadMonitor {
   let running = false;
   let storeDown = false;
 
-  const local = (): number => Math.max(cpu, mem);
+  const occupancy = (): number => clamp01(deps.occupancy?.() ?? 0);
+  const local = (): number => Math.max(cpu, mem, occupancy());
 
   async function share(atMs: number): Promise<number> {
     const mine = local();
-    await deps.store.set(key, JSON.stringify({ load: mine, cpu, mem, atMs }), { ttlSeconds });
+    await deps.store.set(key, JSON.stringify({ load: mine, cpu, mem, occupancy: occupancy(), atMs }), { ttlSeconds });
     await deps.store.touch(LOADS_SET, deps.instanceId, atMs);
     // Keeps the set bounded: instances that stopped sampling drop out.
     await deps.store.forgetBefore(LOADS_SET, atMs - staleMs);

@@ -15,6 +15,14 @@ export interface TurnCredentials {
   ttl: number;
 }
 
+/**
+ * Longest TURN allocation lifetime either backend grants (coturn
+ * `max-allocate-lifetime`): an allocation made just before its credential
+ * expires lives this much longer, so `/token` counts a credential as
+ * outstanding for its TTL plus this.
+ */
+export const TURN_MAX_ALLOCATION_LIFETIME_SECONDS = 3600;
+
 /** Usernames longer than this are refused before any HMAC is computed. */
 export const TURN_USERNAME_MAX_LENGTH = 128;
 

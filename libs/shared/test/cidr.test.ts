@@ -1,6 +1,6 @@
 import { describe, test, expect } from '@jest/globals';
 import {
-  SPECIAL_PURPOSE_CIDRS, cidrRange, createCidrMatcher, isSpecialPurposeIp, normalizeIp, parseCidr,
+  SPECIAL_PURPOSE_CIDRS, cidrRange, clientAddressKey, createCidrMatcher, isSpecialPurposeIp, normalizeIp, parseCidr,
 } from '../src/net/cidr.js';
 
 describe('parseCidr', () => {
@@ -64,6 +64,21 @@ describe('createCidrMatcher', () => {
 
   test('an invalid CIDR fails at build time', () => {
     expect(() => createCidrMatcher(['10.0.0.0/8', 'nope'])).toThrow('nope');
+  });
+});
+
+describe('clientAddressKey', () => {
+  test.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2:ffff::1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:3::1', '2001:db8:1:3::/64'],
+    ['::1', '::/64'],
+    ['fe80::1%eth0', 'fe80::/64'],
+    ['not an ip', 'not an ip'],
+  ])('%s -> %s', (ip, key) => {
+    expect(clientAddressKey(ip)).toBe(key);
   });
 });
 

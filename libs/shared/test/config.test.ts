@@ -84,4 +84,12 @@ describe('parseConfig', () => {
     expect(parseConfig({ PORT: '  ', REDIS_URL: '' }).port).toBe(8080);
     expect(parseConfig({ REDIS_URL: '' }).redisUrl).toBeUndefined();
   });
+
+  test('TURN_CREDENTIALS_PER_CLIENT defaults to 10 % of the total quota in credentials, at least 1', () => {
+    expect(parseConfig({}).turn.credentialsPerClient).toBe(10);
+    expect(parseConfig({ TURN_TOTAL_QUOTA: '500', TURN_USER_QUOTA: '5' }).turn.credentialsPerClient).toBe(10);
+    expect(parseConfig({ TURN_TOTAL_QUOTA: '30', TURN_USER_QUOTA: '10' }).turn.credentialsPerClient).toBe(1);
+    expect(parseConfig({ TURN_CREDENTIALS_PER_CLIENT: '3' }).turn.credentialsPerClient).toBe(3);
+    expect(() => parseConfig({ TURN_CREDENTIALS_PER_CLIENT: '0' })).toThrow(ConfigError);
+  });
 });

@@ -71,8 +71,10 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
   router.post('/dht-put', dht.put);
   router.post('/token', createTokenHandler({
     runtime,
+    store,
     urls: runtime.nodeInfo().turn,
     ttlSeconds: config.turn.credentialTtlSeconds,
+    perClient: config.turn.credentialsPerClient,
   }));
 
   const demo = createDemoRoutes({ dir: opts.demoDir !== undefined ? opts.demoDir : locateDemoBundle(), log });

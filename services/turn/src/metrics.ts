@@ -8,6 +8,8 @@ export interface TurnMetrics {
   backendUp(backend: string, up: boolean): void;
   /** Called by a backend whenever its count of live allocations changes. */
   allocations(n: number): void;
+  /** Live allocations / TURN_TOTAL_QUOTA, as the service shares it as load. */
+  occupancy(share: number): void;
 }
 
 export type TurnAuthFailure =
@@ -19,11 +21,13 @@ export function createTurnMetrics(metrics: Metrics): TurnMetrics {
   const restarts = metrics.counter('turn_backend_restarts_total', 'coturn restarts by the supervisor');
   const up = metrics.gauge('turn_backend_up', '1 while the TURN backend runs', ['backend']);
   const allocs = metrics.gauge('turn_allocations', 'live TURN allocations');
+  const occupancy = metrics.gauge('turn_occupancy', 'live TURN allocations / TURN_TOTAL_QUOTA, shared as load (0..1)');
   return {
     authFailure: (reason) => failures.inc({ reason }),
     relayed: (direction, n) => bytes.inc({ direction }, n),
     restarted: () => restarts.inc(),
     backendUp: (backend, isUp) => up.set({ backend }, isUp ? 1 : 0),
     allocations: (n) => allocs.set(n),
+    occupancy: (share) => occupancy.set(share),
   };
 }

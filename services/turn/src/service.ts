@@ -1,4 +1,5 @@
-import { loadSecret, resolveTurnBackend, type Service, type ServiceDeps } from '@mesh/shared';
+import { randomBytes } from 'node:crypto';
+import { createLoadMonitor, loadSecret, resolveTurnBackend, type LoadMonitor, type Service, type ServiceDeps } from '@mesh/shared';
 import type { TurnBackend, TurnBackendDeps } from './backend.js';
 import { createCoturnBackend } from './coturn/backend.js';
 import { createTurnMetrics } from './metrics.js';
@@ -17,6 +18,7 @@ export function createTurnService(
   const { config, log } = deps;
   const metrics = createTurnMetrics(deps.metrics);
   let backend: TurnBackend | undefined;
+  let occupancyLoad: LoadMonitor | undefined;
 
   return {
     async start() {
@@ -31,8 +33,23 @@ export function createTurnService(
       const b = deps.createBackend?.(d, name) ?? (name === 'coturn' ? createCoturnBackend(d) : createNodeTurnBackend(d));
       await b.start();
       backend = b;
+      // Allocation occupancy is load: shared through the store like every instance's cpu and mem, it
+      // raises the node price (and so /token's) as TURN fills. This process's own cpu is not sampled
+      // (the embedded node's runtime samples it already; coturn's is a child's).
+      occupancyLoad = createLoadMonitor({
+        store: deps.store, instanceId: `turn-${randomBytes(6).toString('hex')}`, intervalMs: config.loadSampleMs, log,
+        sampler: { sample: () => ({ cpu: 0, mem: 0 }), close: () => {} },
+        occupancy: () => {
+          const share = b.stats().allocations / config.turn.totalQuota;
+          metrics.occupancy(share);
+          return share;
+        },
+      });
+      occupancyLoad.start();
     },
     async stop() {
+      occupancyLoad?.stop();
+      occupancyLoad = undefined;
       const b = backend;
       backend = undefined;
       await b?.stop();

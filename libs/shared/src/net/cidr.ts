@@ -121,6 +121,20 @@ function maskInPlace(b: Uint8Array, prefix: number): void {
 }
 
 /**
+ * The unit a per-client cap counts: an IPv4 address (IPv4-mapped IPv6 as
+ * IPv4), or the /64 of an IPv6 address, as one subscriber commonly holds a
+ * whole /64 and could rotate through it. Text that is not an address is
+ * returned unchanged.
+ */
+export function clientAddressKey(ip: string): string {
+  const b = parseIp(ip);
+  if (!b) return ip;
+  if (b.length === 4 || isMapped(b)) return normalizeIp(ip);
+  maskInPlace(b, 64);
+  return `${formatV6(b)}/64`;
+}
+
+/**
  * Parses `address/prefix` (a bare address means a single host). Host bits
  * are cleared. Throws a TypeError naming the input when it is not a CIDR.
  */

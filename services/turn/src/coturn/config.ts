@@ -1,6 +1,8 @@
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
-import { cidrRange, createCidrMatcher, formatIp, mappedCidr, parseCidr, type Cidr, type TurnConfig } from '@mesh/shared';
+import {
+  TURN_MAX_ALLOCATION_LIFETIME_SECONDS, cidrRange, createCidrMatcher, formatIp, mappedCidr, parseCidr, type Cidr, type TurnConfig,
+} from '@mesh/shared';
 
 export interface CoturnConfigInput {
   turn: TurnConfig;
@@ -89,7 +91,7 @@ export function coturnConfig(input: CoturnConfigInput): string {
     'no-software-attribute',
     'no-rfc5780',
     'stale-nonce=600',
-    `max-allocate-lifetime=3600`,
+    `max-allocate-lifetime=${TURN_MAX_ALLOCATION_LIFETIME_SECONDS}`,
     `user-quota=${turn.userQuota}`,
     `total-quota=${turn.totalQuota}`,
     'log-file=stdout',

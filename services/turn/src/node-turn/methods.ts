@@ -1,3 +1,4 @@
+import { TURN_MAX_ALLOCATION_LIFETIME_SECONDS } from '@mesh/shared';
 import type { TurnMetrics } from '../metrics.js';
 import { RelayAllocation } from './allocation.js';
 import { Address, CONSTANTS, type NtAddress, type NtMessage } from './modules.js';
@@ -6,7 +7,7 @@ import type { Socket } from 'node:dgram';
 import { bindRelayPair, bindRelaySocket } from './relay-socket.js';
 
 export const DEFAULT_LIFETIME = 600;
-export const MAX_LIFETIME = 3600;
+export const MAX_LIFETIME = TURN_MAX_ALLOCATION_LIFETIME_SECONDS;
 
 export interface AllocationTable {
   get(fiveTuple: string): RelayAllocation | undefined;
