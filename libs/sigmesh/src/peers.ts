@@ -1,8 +1,11 @@
 /**
  * RTCPeerConnections with every other member of a room, signaled over the room:
- * "perfect negotiation" (the polite peer yields on offer collisions), ICE candidates
- * trickled in small batches (each room post costs proof of work), and one negotiated
- * data channel per peer. Signals carry `to`, so other members drop them.
+ * "perfect negotiation" (the polite peer yields on offer collisions), and one
+ * negotiated data channel per peer. Each room post costs proof of work, so signals are
+ * few: only the impolite peer makes the first offer (the polite one answers it), a
+ * description carries the candidates gathered within `candidateBatchMs` of it, and
+ * the rest of that gathering goes in at most two more posts. Signals carry `to`, so
+ * other members drop them.
  */
 import { Emitter } from './emitter.js';
 import type { Room, RoomMessage } from './room.js';
@@ -17,7 +20,12 @@ export interface PeersOptions {
   relayOnly?: boolean;
   /** Default: the global RTCPeerConnection. */
   RTCPeerConnection?: PeerConnectionCtor;
-  /** Candidates gathered within this window travel in one post. Default 200 ms. */
+  /**
+   * A description waits this long for candidates to travel with it; candidates after
+   * it wait this long again, and the rest of the gathering goes when it completes.
+   * So one negotiation costs at most 3 posts per side (1 when gathering completes
+   * within the window, as with a nearby STUN/TURN). Default 300 ms.
+   */
   candidateBatchMs?: number;
   /**
    * At most this many RTCPeerConnections at once (default 32): anyone who can
@@ -43,6 +51,17 @@ interface SignalData {
   c?: IceCandidateInit[];
 }
 
+/** What we have to post for one local description's gathering (a generation). */
+interface Outbox {
+  /** Our new description, until it is posted. */
+  d: SessionDescription | null;
+  c: IceCandidateInit[];
+  /** Posts made for this generation: the description (with candidates), then at most 2 batches. */
+  posts: number;
+  /** Gathering completed: whatever is left goes now, and this generation is done. */
+  complete: boolean;
+}
+
 interface Link {
   pc: PeerConnectionLike;
   channel: DataChannelLike;
@@ -51,7 +70,7 @@ interface Link {
   ignoreOffer: boolean;
   answerPending: boolean;
   queue: Promise<void>;
-  candidates: IceCandidateInit[];
+  out: Outbox;
   /** Remote candidates that arrived before the description they belong to (posts can overtake each other). */
   early: IceCandidateInit[];
   flush: ReturnType<typeof setTimeout> | null;
@@ -63,6 +82,8 @@ interface Link {
 
 /** A link whose channel is not open after this long is renegotiated (a signal may have been lost). */
 const STALL_MS = 8000;
+/** Posts per generation: the description with early candidates, a batch after one more window, the rest at completion. */
+const MAX_GENERATION_POSTS = 3;
 const MAX_KICKS = 2;
 
 /** Remote candidates held per peer until its description arrives. */
@@ -168,16 +189,20 @@ export class Peers extends Emitter<PeersEvents> {
     const channel = pc.createDataChannel('sigmesh', { negotiated: true, id: 0 });
     const l: Link = {
       pc, channel, polite: this.room.selfId < id, makingOffer: false, ignoreOffer: false, answerPending: false,
-      queue: Promise.resolve(), candidates: [], early: [], flush: null, restarted: false, watchdog: null, kicks: 0,
+      queue: Promise.resolve(), out: { d: null, c: [], posts: 0, complete: false }, early: [], flush: null, restarted: false, watchdog: null, kicks: 0,
     };
     this.armWatchdog(id, l);
     this.links.set(id, l);
     pc.addEventListener('negotiationneeded', () => {
+      // The first offer is the impolite peer's: both sides' channels need negotiating, and
+      // two crossing offers would cost the polite one a wasted paid post. If that offer
+      // never comes, the watchdog's ICE restart makes ours.
+      if (l.polite && l.kicks === 0 && !pc.remoteDescription && pc.signalingState === 'stable') return;
       l.queue = l.queue.then(async () => {
         try {
           l.makingOffer = true;
           await pc.setLocalDescription();
-          if (pc.localDescription) this.signal(id, { d: { type: pc.localDescription.type as SessionDescription['type'], sdp: pc.localDescription.sdp } });
+          this.described(id, l);
         } catch (err) {
           this.emit('error', err);
         } finally {
@@ -186,9 +211,13 @@ export class Peers extends Emitter<PeersEvents> {
       });
     });
     pc.addEventListener('icecandidate', ({ candidate }) => {
-      if (!candidate) return this.flushCandidates(id, l);
-      l.candidates.push(candidate.toJSON());
-      l.flush ??= setTimeout(() => this.flushCandidates(id, l), this.batchMs);
+      if (!candidate) {
+        l.out.complete = true;
+        return this.flush(id, l);
+      }
+      l.out.c.push(candidate.toJSON());
+      // After the description and one batch, the rest waits for the end of gathering.
+      if (l.out.d === null && l.out.posts < MAX_GENERATION_POSTS - 1) l.flush ??= setTimeout(() => this.flush(id, l), this.batchMs);
     });
     pc.addEventListener('connectionstatechange', () => {
       if (pc.connectionState === 'failed' && !l.restarted) { l.restarted = true; pc.restartIce(); }
@@ -205,8 +234,14 @@ export class Peers extends Emitter<PeersEvents> {
    * vanished waits for an answer forever and ignores the other's offers. After a stall,
    * drop our unanswered offer and restart ICE, which makes a fresh offer with new
    * credentials (at most MAX_KICKS times; 'failed' has its own one restart).
+   *
+   * A stall is no progress (no signal from the peer, none of ours accepted) for
+   * STALL_MS plus twice what a post costs us now: the peer pays about as much for its
+   * reply, so at a high price (seconds per post) the wait grows with it instead of
+   * restarting negotiations that are merely paying.
    */
   private armWatchdog(id: string, l: Link): void {
+    if (l.watchdog) clearTimeout(l.watchdog);
     l.watchdog = setTimeout(() => {
       l.watchdog = null;
       if (this.closed || this.links.get(id) !== l || l.channel.readyState !== 'connecting') return;
@@ -218,19 +253,42 @@ export class Peers extends Emitter<PeersEvents> {
         l.pc.restartIce();
       }).catch((err: unknown) => this.emit('error', err));
       this.armWatchdog(id, l);
-    }, STALL_MS);
+    }, STALL_MS + 2 * this.room.sendCostMs());
   }
 
-  private flushCandidates(id: string, l: Link): void {
+  /** Negotiation moved: the stall clock starts again (only while the channel is not open). */
+  private progressed(id: string): void {
+    const l = this.links.get(id);
+    if (l && l.watchdog && l.channel.readyState === 'connecting') this.armWatchdog(id, l);
+  }
+
+  /** A new local description: a new generation, posted with what gathers within the window. */
+  private described(id: string, l: Link): void {
+    const desc = l.pc.localDescription;
+    if (!desc) return;
     if (l.flush) { clearTimeout(l.flush); l.flush = null; }
-    if (l.candidates.length === 0) return;
-    const c = l.candidates.splice(0, l.candidates.length);
-    this.signal(id, { c });
+    // Candidates of an earlier generation not posted yet are stale: a new description restarts them.
+    l.out = { d: { type: desc.type as SessionDescription['type'], sdp: desc.sdp }, c: [], posts: 0, complete: false };
+    l.flush = setTimeout(() => this.flush(id, l), this.batchMs);
+  }
+
+  /** Posts what the generation has pending (the description and/or candidates) in one signal. */
+  private flush(id: string, l: Link): void {
+    if (l.flush) { clearTimeout(l.flush); l.flush = null; }
+    const out = l.out;
+    if (out.d === null && out.c.length === 0) return;
+    if (out.d === null && out.posts >= MAX_GENERATION_POSTS - 1 && !out.complete) return;
+    const data: SignalData = {};
+    if (out.d) data.d = out.d;
+    if (out.c.length) data.c = out.c.splice(0, out.c.length);
+    out.d = null;
+    out.posts++;
+    this.signal(id, data);
   }
 
   private signal(to: string, data: SignalData): void {
     if (this.closed) return;
-    this.room.send(data, { type: 'signal', to }).catch((err: unknown) => this.emit('error', err));
+    this.room.send(data, { type: 'signal', to }).then(() => this.progressed(to), (err: unknown) => this.emit('error', err));
   }
 
   private onSignal(m: RoomMessage): void {
@@ -244,6 +302,7 @@ export class Peers extends Emitter<PeersEvents> {
     if (!this.links.has(m.from) && !this.room.peerIds().includes(m.from)) return;
     const l = this.link(m.from);
     if (!l) return;
+    this.progressed(m.from);
     l.queue = l.queue.then(() => this.apply(m.from, l, s)).catch((err: unknown) => this.emit('error', err));
   }
 
@@ -260,7 +319,7 @@ export class Peers extends Emitter<PeersEvents> {
       l.answerPending = false;
       if (s.d.type === 'offer') {
         await pc.setLocalDescription();
-        if (pc.localDescription) this.signal(id, { d: { type: pc.localDescription.type as SessionDescription['type'], sdp: pc.localDescription.sdp } });
+        this.described(id, l);
       }
       // Candidates that overtook this description; some may belong to an offer we
       // ignored, so their failures are expected and not reported.
@@ -302,5 +361,5 @@ export async function joinPeers(room: Room, opts: PeersOptions = {}): Promise<Pe
     config = { iceServers };
   }
   if (opts.relayOnly) config.iceTransportPolicy = 'relay';
-  return new Peers(room, config, Ctor, opts.candidateBatchMs ?? 200, Math.max(1, opts.maxLinks ?? 32));
+  return new Peers(room, config, Ctor, opts.candidateBatchMs ?? 300, Math.max(1, opts.maxLinks ?? 32));
 }

@@ -128,6 +128,8 @@ export class Room extends Emitter<RoomEvents> {
   /** Peers present, with when we last heard anything from each. */
   private readonly peers = new Map<string, number>();
   private lastPostMs = 0;
+  /** How long the last accepted send took, solving included (what a post costs at the current price). */
+  private lastSendCostMs = 0;
   private beating = false;
   private presenceTimer: ReturnType<typeof setInterval> | null = null;
   /** The bye's body (fixed: its proofs are bound to it) and a proof per node, browsers only. */
@@ -230,7 +232,8 @@ export class Room extends Emitter<RoomEvents> {
    */
   async send(data: unknown, opts: SendOptions = {}): Promise<void> {
     if (this.left && opts.type !== 'bye') throw new SigmeshError('closed', 'room left');
-    this.lastPostMs = Date.now();
+    const startMs = Date.now();
+    this.lastPostMs = startMs;
     const env: Envelope = { v: 1, mid: randomId(12), from: this.selfId, t: opts.type ?? 'msg' };
     if (opts.to !== undefined) env.to = opts.to;
     if (data !== undefined && data !== null) env.data = data;
@@ -259,6 +262,12 @@ export class Room extends Emitter<RoomEvents> {
       }
     }));
     if (!results.some(Boolean)) throw lastErr ?? new SigmeshError('network', 'no node accepted the message');
+    this.lastSendCostMs = Date.now() - startMs;
+  }
+
+  /** Milliseconds the last accepted send took, proof of work included (0 before any). */
+  sendCostMs(): number {
+    return this.lastSendCostMs;
   }
 
   /** Says bye (best effort, bounded; at once when its proof is ready) and closes every stream. */

@@ -20,6 +20,8 @@ export interface NodeOptions {
   dhtBootstrap?: string[];
   /** Shared by the nodes of one test mesh. */
   network?: string;
+  /** Settings over the defaults below (e.g. a production POW_BASE_WORK). */
+  env?: Record<string, string>;
 }
 
 export interface MeshNodeProcess {
@@ -89,6 +91,7 @@ async function startOnce(opts: NodeOptions): Promise<MeshNodeProcess> {
     POW_BASE_WORK: '256',
     LOG_LEVEL: 'warn',
     ...(opts.network ? { MESH_NETWORK: opts.network } : {}),
+    ...opts.env,
   };
   const child = spawnChild({ name: opts.name, command: process.execPath, args: [ENTRY], cwd: REPO_ROOT, env });
   const node: MeshNodeProcess = {
