@@ -50,6 +50,23 @@ async function gauge(node: Launched, name: string): Promise<number> {
   return line === undefined ? NaN : Number(line.split(' ').pop());
 }
 
+/** An embedded node on loopback with TURN on `backend`, relaying on `relayPorts` ports from `relayMin`. */
+async function launchTurnNode(
+  backend: 'coturn' | 'node-turn', relayMin: number, relayPorts: number, env: Record<string, string> = {},
+): Promise<{ node: Launched; url: string; turnPort: number }> {
+  const port = await freePort();
+  const turnPort = await freeUdpTcpPort();
+  const url = `http://127.0.0.1:${port}`;
+  const node = await launch(embeddedNode, {
+    PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url,
+    METRICS_PORT: String(await freePort()), DHT_PORT: String(await freePort()), DHT_BOOTSTRAP: 'none',
+    TURN_BACKEND: backend, TURN_PORT: String(turnPort), TURN_LISTEN_HOST: '127.0.0.1', TURN_PUBLIC_HOST: '127.0.0.1',
+    TURN_RELAY_MIN_PORT: String(relayMin), TURN_RELAY_MAX_PORT: String(relayMin + relayPorts - 1),
+    POW_BASE_WORK: '16', LOG_LEVEL: 'silent', ...env,
+  });
+  return { node, url, turnPort };
+}
+
 // coturn is installed by `make test` (scripts/ensure-services.sh); without it
 // `auto` would silently test node-turn twice, so its absence fails here.
 test('coturn is installed for these tests', () => {
@@ -63,17 +80,9 @@ describe.each(['coturn', 'node-turn'] as const)('%s backend, credentials from /t
   let peer: Awaited<ReturnType<typeof startPeer>>;
 
   beforeAll(async () => {
-    const port = await freePort();
-    turnPort = await freeUdpTcpPort();
-    const relayMin = 30000 + Math.floor(Math.random() * 90) * 100;
-    url = `http://127.0.0.1:${port}`;
-    node = await launch(embeddedNode, {
-      PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url,
-      METRICS_PORT: String(await freePort()), DHT_PORT: String(await freePort()), DHT_BOOTSTRAP: 'none',
-      TURN_BACKEND: backend, TURN_PORT: String(turnPort), TURN_LISTEN_HOST: '127.0.0.1', TURN_PUBLIC_HOST: '127.0.0.1',
-      TURN_RELAY_MIN_PORT: String(relayMin), TURN_RELAY_MAX_PORT: String(relayMin + 99),
-      TURN_ALLOWED_PEERS: '127.0.0.1/32', POW_BASE_WORK: '16', LOG_LEVEL: 'silent',
-    });
+    ({ node, url, turnPort } = await launchTurnNode(backend, 30000 + Math.floor(Math.random() * 90) * 100, 100, {
+      TURN_ALLOWED_PEERS: '127.0.0.1/32',
+    }));
     peer = await startPeer();
   }, 30_000);
 
@@ -127,18 +136,8 @@ describe.each(['coturn', 'node-turn'] as const)('%s backend, quotas at their def
   const clients: TurnTestClient[] = [];
 
   beforeAll(async () => {
-    const port = await freePort();
-    turnPort = await freeUdpTcpPort();
     // 1000 relay ports: the buyer's 100 allocations and the victim's must not run out of ports first.
-    const relayMin = 50000 + Math.floor(Math.random() * 14) * 1000;
-    url = `http://127.0.0.1:${port}`;
-    node = await launch(embeddedNode, {
-      PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url,
-      METRICS_PORT: String(await freePort()), DHT_PORT: String(await freePort()), DHT_BOOTSTRAP: 'none',
-      TURN_BACKEND: backend, TURN_PORT: String(turnPort), TURN_LISTEN_HOST: '127.0.0.1', TURN_PUBLIC_HOST: '127.0.0.1',
-      TURN_RELAY_MIN_PORT: String(relayMin), TURN_RELAY_MAX_PORT: String(relayMin + 999),
-      POW_BASE_WORK: '16', LOG_LEVEL: 'silent',
-    });
+    ({ node, url, turnPort } = await launchTurnNode(backend, 50000 + Math.floor(Math.random() * 14) * 1000, 1000));
     expect([node.config.turn.totalQuota, node.config.turn.userQuota, node.config.turn.credentialsPerClient]).toEqual([1000, 10, 10]);
   }, 30_000);
 
