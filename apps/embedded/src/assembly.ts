@@ -25,6 +25,8 @@ export const embeddedNode: LaunchSpec = {
       services: [runtimeService, turn, dht, rooms, api],
       routes: [rooms.routes, api.routes].filter((r) => r !== undefined),
       price: () => runtime.quote(),
+      // What `make run` users look for in its last start-up line.
+      links: (url) => ({ demo: `${url}/demo/`, status: `${url}/` }),
     };
   },
 };

@@ -16,7 +16,12 @@ export interface Assembly {
   routes?: Middleware[];
   /** Price headers of every public response. */
   price?: () => { token: string; work: number };
+  /** Where a person opens the node (e.g. `{ demo, status }` URLs): fields of the last start-up line, "started". */
+  links?: (publicUrl: string) => Record<string, string>;
 }
+
+/** A stop that takes longer than this (a service that hangs) ends the process anyway, with status 1. */
+const STOP_DEADLINE_MS = 15_000;
 
 export interface LaunchSpec {
   service: ServiceName;
@@ -133,19 +138,25 @@ export async function launch(
     await stop();
     throw err;
   }
-  log.info({ port, opsPort, publicUrl: config.publicUrl }, 'started');
-
   if (opts.handleSignals) {
-    let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) process.exit(1); // a second Ctrl-C means now
+      // Ctrl-C under make delivers SIGINT and then make's SIGTERM: a second signal
+      // must not cut the stop short (coturn's work folder would stay behind).
+      if (stopping) {
+        log.info({ signal }, 'signal received while stopping: still stopping');
+        return;
+      }
       log.info({ signal }, 'signal received');
-      void stop().then(() => process.exit(0));
+      setTimeout(() => {
+        log.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop did not finish in time: exiting');
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref();
+      void stop().then(() => process.exit(0), () => process.exit(1));
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+  log.info({ port, opsPort, publicUrl: config.publicUrl, ...assembly.links?.(config.publicUrl) }, 'started');
   return { config, log, deps, port, opsPort, stop };
 }
 
