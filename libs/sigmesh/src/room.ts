@@ -107,6 +107,12 @@ function pageEvents(): PageEvents | null {
 /** Backoff of the re-probe while a room has no node at all (1 s, doubling, at most 30 s). */
 const RECOVER_MIN_MS = 1000;
 const RECOVER_MAX_MS = 30_000;
+/**
+ * A stream opened on a replacement node first replays what that node holds
+ * from this long ago (nodes keep at least 60 s): a peer may have posted there
+ * while we were still on the failed node. Replays are deduplicated by `mid`.
+ */
+const FAILOVER_REPLAY_MS = 30_000;
 
 interface Chosen {
   node: LiveNode;
@@ -149,6 +155,8 @@ export class Room extends Emitter<RoomEvents> {
   private readonly offDiscovery: () => void;
   private recoverTimer: ReturnType<typeof setTimeout> | null = null;
   private recoverDelayMs = RECOVER_MIN_MS;
+  /** Set once any stream of the room was live: later streams are replacements. */
+  private everLive = false;
 
   constructor(private readonly d: RoomDeps) {
     super();
@@ -410,11 +418,14 @@ export class Room extends Emitter<RoomEvents> {
       stream: new RoomStream({
         nodeUrl: node.url,
         hash: this.hash,
+        // A message id is `<ms>-<seq>`: this asks for everything the node got since then.
+        ...(this.everLive ? { lastEventId: `${Date.now() - FAILOVER_REPLAY_MS}-0` } : {}),
         ...(this.d.fetch ? { fetch: this.d.fetch } : {}),
         onMessage: (data) => this.receive(data),
         onPrice: (p) => client.setPrice(`/room/${this.hash}`, p),
         onOpen: () => {
           entry.connected = true;
+          this.everLive = true;
           this.d.discovery.reportSuccess(node.url);
           this.emit('nodes', this.nodes());
         },
