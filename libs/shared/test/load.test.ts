@@ -97,6 +97,24 @@ describe('load monitor', () => {
     expect(text).toMatch(/mesh_load_local\{kind="max",service="test"\} 0\.2/);
   });
 
+  test('occupancy (TURN allocations / quota) is load: taken as is, unsmoothed, clamped, and shared like cpu', async () => {
+    const { clock, client } = world();
+    const { log } = capturingLogger();
+    const now = (): number => clock.t;
+    let share = 0.3;
+    // Default smoothing: cpu would take several samples to rise; an exact count needs none.
+    const turn = createLoadMonitor({ store: client(), instanceId: 'turn-1', intervalMs: 1000, log, sampler: fakeSampler(), now, occupancy: () => share });
+    const api = createLoadMonitor({ store: client(), instanceId: 'api-1', intervalMs: 1000, log, sampler: fakeSampler({ cpu: 0.1, mem: 0 }), now, smoothing: crisp });
+    await turn.tick();
+    expect(turn.localLoad()).toBe(0.3);
+    await api.tick();
+    expect(api.nodeLoad()).toBe(0.3);
+    share = 7;
+    await turn.tick();
+    await api.tick();
+    expect([turn.localLoad(), api.nodeLoad()]).toEqual([1, 1]);
+  });
+
   test('a sample older than 3 intervals no longer counts', async () => {
     const { clock, client } = world();
     const { log } = capturingLogger();
