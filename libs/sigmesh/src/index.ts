@@ -1,7 +1,7 @@
 /** sigmesh: browser (and Node 20+) client of the mesh of WebRTC signaling nodes. */
 export { createMesh, type Mesh, type MeshOptions, type JoinOptions } from './mesh.js';
 export { Room, roomHash, type RoomMessage, type RoomNode, type RoomEvents, type SendOptions } from './room.js';
-export { joinPeers, Peers, type PeersOptions, type PeersEvents, type ConnectionType } from './peers.js';
+export { joinPeers, Peers, type PeersOptions, type PeersEvents, type ConnectionType, type CloseReason } from './peers.js';
 export { Discovery, type DiscoveryOptions, type KnownNode, type LiveNode } from './discovery.js';
 export { NodeClient, normalizeNodeUrl, isRoomHash, type NodeInfo, type Price, type IceServer, type TurnCredentials, type NodeClientOptions } from './node-client.js';
 export { memoryStorage, webStorage, defaultStorage, type StorageAdapter } from './storage.js';

@@ -40,11 +40,19 @@ export interface PeersEvents {
   /** The data channel with this peer is open. */
   channel: { id: string; channel: DataChannelLike };
   message: { id: string; data: unknown };
-  close: { id: string };
+  /** The connection with this peer ended, and why (`failed`: ICE found no working path, even after a restart). */
+  close: { id: string; reason: CloseReason };
   error: unknown;
 }
 
 export type ConnectionType = 'direct' | 'relayed' | 'unknown';
+
+/**
+ * `left`: the peer left the room (bye or silence); `failed`: ICE failed after its
+ * restart; `stalled`: negotiation made no progress through every restart; `closed`:
+ * we closed (or the connection was closed under us).
+ */
+export type CloseReason = 'left' | 'failed' | 'stalled' | 'closed';
 
 interface SignalData {
   d?: SessionDescription;
@@ -124,7 +132,7 @@ export class Peers extends Emitter<PeersEvents> {
     this.pending = room.drainSignals();
     this.offs.push(
       room.on('peer', ({ id }) => { if (!this.pending) this.link(id); }),
-      room.on('peer-left', ({ id }) => this.drop(id)),
+      room.on('peer-left', ({ id }) => this.drop(id, 'left')),
       room.on('signal', (m) => this.onSignal(m)),
     );
     // Connections start on the next task, so the caller of joinPeers has subscribed to
@@ -176,7 +184,7 @@ export class Peers extends Emitter<PeersEvents> {
     if (this.closed) return;
     this.closed = true;
     for (const off of this.offs) off();
-    for (const id of [...this.links.keys()]) this.drop(id);
+    for (const id of [...this.links.keys()]) this.drop(id, 'closed');
     this.removeAllListeners();
   }
 
@@ -221,7 +229,7 @@ export class Peers extends Emitter<PeersEvents> {
     });
     pc.addEventListener('connectionstatechange', () => {
       if (pc.connectionState === 'failed' && !l.restarted) { l.restarted = true; pc.restartIce(); }
-      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.drop(id);
+      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.drop(id, pc.connectionState);
     });
     channel.addEventListener('open', () => this.emit('channel', { id, channel }));
     channel.addEventListener('message', (ev) => this.emit('message', { id, data: ev.data }));
@@ -246,7 +254,7 @@ export class Peers extends Emitter<PeersEvents> {
       l.watchdog = null;
       if (this.closed || this.links.get(id) !== l || l.channel.readyState !== 'connecting') return;
       // Still not open after every restart: free the slot (a later signal from this peer starts afresh).
-      if (l.kicks >= MAX_KICKS) return this.drop(id);
+      if (l.kicks >= MAX_KICKS) return this.drop(id, 'stalled');
       l.kicks++;
       l.queue = l.queue.then(async () => {
         if (l.pc.signalingState === 'have-local-offer') await l.pc.setLocalDescription({ type: 'rollback' });
@@ -338,7 +346,7 @@ export class Peers extends Emitter<PeersEvents> {
     }
   }
 
-  private drop(id: string): void {
+  private drop(id: string, reason: CloseReason): void {
     const l = this.links.get(id);
     if (!l) return;
     this.links.delete(id);
@@ -346,7 +354,7 @@ export class Peers extends Emitter<PeersEvents> {
     if (l.watchdog) clearTimeout(l.watchdog);
     l.channel.close();
     l.pc.close();
-    this.emit('close', { id });
+    this.emit('close', { id, reason });
   }
 }
 

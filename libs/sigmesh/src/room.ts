@@ -49,6 +49,11 @@ export interface RoomEvents {
   'peer-left': { id: string };
   /** The chosen nodes changed or (dis)connected. */
   nodes: RoomNode[];
+  /**
+   * A post we cannot read: sealed with another password, sealed while we have none,
+   * or plain while we have one. Members with a wrong password see these and nothing else.
+   */
+  undecryptable: { total: number };
   error: unknown;
 }
 
@@ -130,6 +135,7 @@ export class Room extends Emitter<RoomEvents> {
   /** Nodes given up for this room, until this time. */
   private readonly excluded = new Map<string, number>();
   private readonly seen = new RecentIds(4096);
+  private undecryptable = 0;
   private readonly reassembler = new Reassembler();
   /** Peers present, with when we last heard anything from each. */
   private readonly peers = new Map<string, number>();
@@ -460,7 +466,10 @@ export class Room extends Emitter<RoomEvents> {
     const payload = this.reassembler.push(body);
     if (payload === null || this.left) return;
     const text = this.d.key ? await open(this.d.key, payload) : payload;
-    if (text === null) return;
+    if (text === null || (!this.d.key && payload.startsWith('e1.'))) {
+      this.emit('undecryptable', { total: ++this.undecryptable });
+      return;
+    }
     const env = parseEnvelope(text);
     if (!env || env.from === this.selfId || !this.seen.add(env.mid)) return;
     // Anything a member posts, even to someone else, says it is still here.

@@ -104,6 +104,8 @@ describe('rooms over fake nodes', () => {
     const eve = await mesh().joinRoom('secret', { password: 'wrong' });
     const gotB = collect(b);
     const gotEve = collect(eve);
+    let eveCannotRead = 0;
+    eve.on('undecryptable', ({ total }) => { eveCannotRead = total; });
     const big = 'x'.repeat(3000);
     await a.send(big);
     await waitFor(() => gotB.length === 1, 10_000, 'big message');
@@ -113,6 +115,8 @@ describe('rooms over fake nodes', () => {
     expect(posted.some((p) => p.startsWith('f1.'))).toBe(true);
     expect(gotEve).toEqual([]);
     expect(eve.peerIds()).toEqual([]);
+    // What the demo turns into "wrong password?": eve is told, it does not just hear nothing.
+    await waitFor(() => eveCannotRead > 0, 5000, 'eve told of posts it cannot read');
     await Promise.all([a.leave(), b.leave(), eve.leave()]);
   });
 

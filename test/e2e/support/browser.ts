@@ -27,6 +27,12 @@ interface DemoApi {
   peers(): string[];
   /** The room's bye can leave at once (its proof is solved ahead, for pagehide). */
   byeReady(): boolean;
+  /** Joins started (one per accepted click of Join). */
+  joins(): number;
+  /** The banner's text: a failure and what to try, or empty. */
+  status(): string;
+  /** The proof-of-work line next to the bar. */
+  pow(): string;
   connected(): string[];
   kinds(): Record<string, string>;
   received(): { from: string; text: string }[];
