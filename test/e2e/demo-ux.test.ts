@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { launchChromium, openDemo, type DemoPage, type DemoWindow } from './support/browser.js';
-import { startMeshNode, type MeshNodeProcess } from './support/node.js';
+import type { DemoPage, DemoWindow } from './support/browser.js';
+import type { MeshNodeProcess } from './support/node.js';
+import { e2eSession } from './support/session.js';
 
 // Issue 15, "a demo that explains itself": Join is one session however often it is
 // clicked; proof of work shows a bar, hash rate and each paid request's cost; a wrong
@@ -14,22 +14,13 @@ import { startMeshNode, type MeshNodeProcess } from './support/node.js';
 // in SCREENSHOTS (printed) to be looked at. Needs `make build`.
 
 const SCREENSHOTS = join(tmpdir(), 'sigmesh-demo-screenshots');
-let browser: Browser;
+const session = e2eSession();
 let node: MeshNodeProcess;
-const pages: DemoPage[] = [];
-const nodes: MeshNodeProcess[] = [];
 
 beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  [browser, node] = await Promise.all([launchChromium(), startMeshNode({ name: 'ux', turnBackend: 'node-turn' })]);
-  nodes.push(node);
+  node = await session.node({ name: 'ux', turnBackend: 'node-turn' });
 }, 40_000);
-
-afterAll(async () => {
-  await Promise.all(pages.map((p) => p.close()));
-  await browser?.close();
-  await Promise.all(nodes.map((n) => n.stop()));
-}, 30_000);
 
 const roomName = (label: string): string => `${label}-${randomBytes(4).toString('hex')}`;
 type Api = DemoWindow['sigmeshDemo'];
@@ -45,11 +36,7 @@ interface Dom {
   innerWidth: number;
 }
 
-async function open(name: string, url = `${node.url}/demo`): Promise<DemoPage> {
-  const p = await openDemo(browser, name, url);
-  pages.push(p);
-  return p;
-}
+const open = (name: string, url = `${node.url}/demo`): Promise<DemoPage> => session.open(name, url);
 
 /** Nothing sticks out sideways: no horizontal scrolling, the message box and its button inside the viewport. */
 async function fits(p: DemoPage, width: number): Promise<void> {
@@ -110,8 +97,7 @@ describe('the demo explains itself', () => {
 
   test('a slow proof of work shows its progress, hash rate and time left', async () => {
     // 2^22 hashes a post (about a second here), fixed: no load factor, /token at the same price.
-    const slow = await startMeshNode({ name: 'ux-slow', turnBackend: 'node-turn', env: { POW_BASE_WORK: String(2 ** 22), POW_LOAD_FACTOR: '0', POW_TOKEN_FACTOR: '1' } });
-    nodes.push(slow);
+    const slow = await session.node({ name: 'ux-slow', turnBackend: 'node-turn', env: { POW_BASE_WORK: String(2 ** 22), POW_LOAD_FACTOR: '0', POW_TOKEN_FACTOR: '1' } });
     const a = await open('slow-a', `${slow.url}/demo`);
     await a.page.fill('#room', roomName('slow'));
     await a.page.click('#join button');
@@ -141,8 +127,7 @@ describe('the demo explains itself', () => {
 
   test('relay only through a TURN server that refuses the peer: the failure names its cause and hints', async () => {
     // The production peer policy: loopback peers are refused (no TURN_ALLOWED_PEERS).
-    const strict = await startMeshNode({ name: 'ux-strict', turnBackend: 'coturn', env: { TURN_ALLOWED_PEERS: '' } });
-    nodes.push(strict);
+    const strict = await session.node({ name: 'ux-strict', turnBackend: 'coturn', env: { TURN_ALLOWED_PEERS: '' } });
     const room = roomName('refused');
     const a = await open('refused-a', `${strict.url}/demo`);
     const b = await open('refused-b', `${strict.url}/demo`);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import type { Browser } from 'playwright-core';
 import { createDhtNode, type DhtNode } from '@mesh/dht';
 import { createLogger } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
-import { launchChromium, openDemo, type DemoPage } from './support/browser.js';
-import { startMeshNode, total, type MeshNodeProcess, type TurnBackendName } from './support/node.js';
+import type { DemoPage } from './support/browser.js';
+import { total, type MeshNodeProcess, type TurnBackendName } from './support/node.js';
+import { e2eSession } from './support/session.js';
 
 // Issue "libs/sigmesh", must show: the /demo page of nodes started as the README says
 // (`node apps/embedded/dist/main.js`), in real headless Chromium: two pages chat over a
@@ -13,33 +13,14 @@ import { startMeshNode, total, type MeshNodeProcess, type TurnBackendName } from
 // each page seeded with a different one, still meet; a chosen node SIGKILLed
 // mid-session and a new pair still connects. Needs `make build` (dist + browser bundle).
 
-const pages: DemoPage[] = [];
-const nodes: MeshNodeProcess[] = [];
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(pages.map((p) => p.close()));
-  await browser?.close();
-  await Promise.all(nodes.map((n) => n.stop()));
-}, 30_000);
+const session = e2eSession();
 
 const roomName = (label: string): string => `${label}-${randomBytes(4).toString('hex')}`;
 
-async function open(name: string, url: string): Promise<DemoPage> {
-  const p = await openDemo(browser, name, url);
-  pages.push(p);
-  return p;
-}
+const open = (name: string, url: string): Promise<DemoPage> => session.open(name, url);
 
-async function node(name: string, turnBackend: TurnBackendName, extra: { dhtBootstrap?: string[]; network?: string } = {}): Promise<MeshNodeProcess> {
-  const n = await startMeshNode({ name, turnBackend, ...extra });
-  nodes.push(n);
-  return n;
-}
+const node = (name: string, turnBackend: TurnBackendName, extra: { dhtBootstrap?: string[]; network?: string } = {}): Promise<MeshNodeProcess> =>
+  session.node({ name, turnBackend, ...extra });
 
 /** Both pages join `room`, see each other's data channel open, and chat both ways. */
 async function meet(a: DemoPage, b: DemoPage, room: string, relay = false): Promise<{ idA: string; idB: string }> {

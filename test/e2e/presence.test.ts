@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import type { Browser } from 'playwright-core';
 import { roomHash } from '@mesh/sigmesh';
 import { SseClient, waitFor } from '@mesh/shared/testing';
-import { launchChromium, openDemo, type DemoPage, type DemoWindow } from './support/browser.js';
-import { startMeshNode, type MeshNodeProcess } from './support/node.js';
+import type { DemoPage, DemoWindow } from './support/browser.js';
+import type { MeshNodeProcess } from './support/node.js';
+import { e2eSession } from './support/session.js';
 
 // Issue 15, must show: presence with an end, on the demo page in Chromium with the
 // library's production defaults (10 s beat, 25 s timeout): a closed page says bye
@@ -16,25 +16,17 @@ const DEMO_APP_ID = 'sigmesh-demo';
 /** What the issue asks: a silent peer is out of the lists within this long. */
 const SILENT_LIMIT_MS = 30_000;
 
-let browser: Browser;
+const session = e2eSession();
 let node: MeshNodeProcess;
-const pages: DemoPage[] = [];
 
 beforeAll(async () => {
-  [browser, node] = await Promise.all([launchChromium(), startMeshNode({ name: 'presence', turnBackend: 'node-turn' })]);
+  node = await session.node({ name: 'presence', turnBackend: 'node-turn' });
 }, 40_000);
-
-afterAll(async () => {
-  await Promise.all(pages.map((p) => p.close()));
-  await browser?.close();
-  await node?.stop();
-}, 30_000);
 
 async function pair(label: string): Promise<{ a: DemoPage; b: DemoPage; room: string; idA: string; idB: string }> {
   const room = `${label}-${randomBytes(4).toString('hex')}`;
-  const a = await openDemo(browser, `${label}-a`, `${node.url}/demo`);
-  const b = await openDemo(browser, `${label}-b`, `${node.url}/demo`);
-  pages.push(a, b);
+  const a = await session.open(`${label}-a`, `${node.url}/demo`);
+  const b = await session.open(`${label}-b`, `${node.url}/demo`);
   await a.join(room);
   await b.join(room);
   const idA = await a.selfId();

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import type { Browser, Request } from 'playwright-core';
+import type { Request } from 'playwright-core';
 import { waitFor } from '@mesh/shared/testing';
-import { launchChromium, openDemo, type DemoPage, type DemoWindow } from './support/browser.js';
-import { startMeshNode, type MeshNodeProcess } from './support/node.js';
+import type { DemoPage, DemoWindow } from './support/browser.js';
+import { e2eSession } from './support/session.js';
 
 // Issue 15, must show: posts per WebRTC connection. Two demo pages meet; every room
 // post each page gets accepted is counted by envelope type. A connection costs each
@@ -13,19 +13,7 @@ import { startMeshNode, type MeshNodeProcess } from './support/node.js';
 // factor) and at a fixed 2^20 (a node at full load); the times are printed, not
 // asserted. Needs `make build`.
 
-let browser: Browser;
-const nodes: MeshNodeProcess[] = [];
-const pages: DemoPage[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(pages.map((p) => p.close()));
-  await browser?.close();
-  await Promise.all(nodes.map((n) => n.stop()));
-}, 30_000);
+const session = e2eSession();
 
 /** One envelope a page got accepted, and how many paid posts (fragments) it took. */
 interface Posted { t: string; to: boolean; d: string | null; c: number; posts: number; bytes: number }
@@ -63,12 +51,10 @@ function countPosts(p: DemoPage): Counter {
 }
 
 async function measure(label: string, env: Record<string, string>): Promise<void> {
-  const node = await startMeshNode({ name: label, turnBackend: 'node-turn', env });
-  nodes.push(node);
+  const node = await session.node({ name: label, turnBackend: 'node-turn', env });
   const room = `${label}-${randomBytes(4).toString('hex')}`;
-  const a = await openDemo(browser, `${label}-a`, `${node.url}/demo`);
-  const b = await openDemo(browser, `${label}-b`, `${node.url}/demo`);
-  pages.push(a, b);
+  const a = await session.open(`${label}-a`, `${node.url}/demo`);
+  const b = await session.open(`${label}-b`, `${node.url}/demo`);
   const countA = countPosts(a);
   const countB = countPosts(b);
   await a.join(room);
