@@ -125,4 +125,14 @@ describe('a browser consumer (esbuild, DOM libs only)', () => {
     expect(sa.solver).toBe('same-thread');
     expect([...sa.errors, ...sb.errors]).toEqual([]);
   }, 60_000);
+
+  test('with the package\'s solver-worker.js copied next to the bundle (as its README says), the same bundle solves in workers', async () => {
+    await copyFile(join(dir, 'node_modules/@mesh/sigmesh/dist/browser/solver-worker.js'), join(dir, 'solver-worker.js'));
+    const page = await (await browser!.newContext()).newPage();
+    await page.goto(`${site!.url}/index.html?seed=${encodeURIComponent(node.url)}&room=alone-${randomBytes(4).toString('hex')}`);
+    type Seen = { solver: string; errors: string[] };
+    await page.waitForFunction(() => (globalThis as unknown as { consumer?: Seen }).consumer?.solver !== 'idle', null, { timeout: 20_000, polling: 100 });
+    const seen = await page.evaluate(() => (globalThis as unknown as { consumer: Seen }).consumer);
+    expect(seen).toMatchObject({ solver: 'workers', errors: [] });
+  }, 30_000);
 });
