@@ -68,6 +68,13 @@ export function canonicalNodeUrl(raw: unknown, allowInsecure: boolean): string |
  */
 export const MESH_PROBER_HEADER = 'x-mesh-node';
 
+/**
+ * Bus subject (request/reply) the API answers once its public server
+ * listens: the dht service announces the node only then, so that probers
+ * find a listening port (in compose they are separate processes).
+ */
+export const API_LISTENING_SUBJECT = 'api.listening';
+
 /** Bus subject (fire and forget) on which the API hands such an address to the dht service. */
 export const MESH_HINT_SUBJECT = 'dht.hint';
 

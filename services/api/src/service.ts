@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { Bep44Item, NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
+import {
+  API_LISTENING_SUBJECT, type Bep44Item, type NodeRuntime, type Service, type ServiceDeps, type Subscription,
+} from '@mesh/shared';
 import { createDhtClient } from './dht-client.js';
 import { createDemoRoutes, locateDemoBundle } from './demo.js';
 import { createDhtRoutes } from './dht-routes.js';
@@ -34,6 +36,7 @@ export interface ApiService extends Service {
   /** The API's routes (and 405s for their other methods), mountable beside the rooms routes. */
   routes: Middleware;
   ready(): Promise<boolean>;
+  onListening(): void;
 }
 
 /**
@@ -84,6 +87,7 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
   // As app.use(routes) then app.use(allowedMethods): the 405 check runs after every later layer.
   const apiRoutes: Middleware = (ctx, next) => matched(ctx as Parameters<typeof matched>[0], () => methods(ctx as Parameters<typeof methods>[0], next));
   const routes: Middleware = (ctx, next) => demo.routes(ctx, () => apiRoutes(ctx, next));
+  let listening: Subscription | undefined;
 
   return {
     routes,
@@ -92,7 +96,13 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
       log.debug('api routes ready');
     },
     async stop() {
+      listening?.unsubscribe();
+      listening = undefined;
       cache.clear();
+    },
+    onListening() {
+      // The dht service waits for this answer before it announces the node.
+      listening ??= bus.respond(API_LISTENING_SUBJECT, () => Uint8Array.of(1));
     },
     async ready() {
       return bus.isReady() && store.isReady();

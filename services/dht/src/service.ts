@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
-  decodeHint, MESH_HINT_SUBJECT, withTimeout, type Service, type ServiceDeps, type Subscription,
+  API_LISTENING_SUBJECT, decodeHint, MESH_HINT_SUBJECT, withTimeout, type Service, type ServiceDeps, type Subscription,
 } from '@mesh/shared';
 import { DHT_GET_SUBJECT, DHT_PUT_SUBJECT } from './protocol.js';
 import { createBep44Handlers } from './bep44-handlers.js';
@@ -47,6 +47,9 @@ const REVERIFY_TICK_MS = 30_000;
  * announce was stored.
  */
 const EARLY_LOOKUPS_MS = [15_000, 60_000];
+/** Waits between asks whether the API listens (it may start after us, in compose). */
+const API_WAIT_MIN_MS = 500;
+const API_WAIT_MAX_MS = 10_000;
 /** A lookup that never calls back must not stop the cycle (and with it the node's own last-seen). */
 const LOOKUP_MAX_MS = 120_000;
 
@@ -87,6 +90,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
   let listening = false;
   let joined = false;
   let unsubContact: (() => void) | undefined;
+  let contactWhileLooking = false;
 
   const handlers = createBep44Handlers({
     dht: () => (stopped ? null : node),
@@ -141,6 +145,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     lookupRunning = true;
     const t0 = performance.now();
     try {
+      contactWhileLooking = false;
       if (!announced) await announce();
       lookups.inc();
       discovery.newRound();
@@ -154,6 +159,10 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
     if (stopped) return;
     routing.set(node.routingNodes());
     await refreshList();
+    if (!announced && contactWhileLooking) {
+      contactWhileLooking = false;
+      await lookupCycle();
+    }
   }
 
   async function refreshList(): Promise<void> {
@@ -164,6 +173,29 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
       await discovery.sweep();
     } catch (err) {
       log.warn({ err }, 'could not update the mesh node list');
+    }
+  }
+
+  /**
+   * Resolves once the API answers that its public server listens (at once in
+   * the embedded node; in compose the api container may start after us).
+   */
+  async function apiListening(): Promise<void> {
+    let waitMs = API_WAIT_MIN_MS;
+    let told = false;
+    while (!stopped) {
+      try {
+        await bus.request(API_LISTENING_SUBJECT, new Uint8Array(0), { timeoutMs: 2000 });
+        return;
+      } catch {
+        if (!told) log.info('waiting for the API to listen before announcing the node');
+        told = true;
+      }
+      await new Promise((resolve) => {
+        const t = setTimeout(resolve, waitMs);
+        t.unref();
+      });
+      waitMs = Math.min(API_WAIT_MAX_MS, waitMs * 2);
     }
   }
 
@@ -218,7 +250,10 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
       // A node that could not announce (no contact yet) tries as soon as one comes,
       // and looks up with it: nothing else would for a whole lookup interval.
       unsubContact = dht.onContact(() => {
-        if (!announced && listening && joined && announcing === undefined) void lookupCycle();
+        if (announced || !listening || !joined) return;
+        // A lookup under way (perhaps still waiting on dead bootstrap nodes) runs again when it ends.
+        if (lookupRunning) contactWhileLooking = true;
+        else void lookupCycle();
       });
       subs = [
         bus.respond(DHT_GET_SUBJECT, handlers.get),
@@ -239,8 +274,13 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
 
     onListening() {
       if (listening || stopped || node === null) return;
-      listening = true;
-      void join(node);
+      const dht = node;
+      void (async () => {
+        await apiListening();
+        if (stopped) return;
+        listening = true;
+        await join(dht);
+      })();
     },
 
     async stop() {

@@ -4,13 +4,12 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { createLocalBus, createLogger, createMemoryStore, createMetrics, NODES_SET, type Bus, type Store } from '@mesh/shared';
-import { waitFor } from '@mesh/shared/testing';
+import { API_LISTENING_SUBJECT, createLocalBus, createLogger, createMemoryStore, createMetrics, NODES_SET, type Bus, type Store } from '@mesh/shared';
+import { createBep44Signer, waitFor, type Bep44Signer } from '@mesh/shared/testing';
 import {
   createDhtNode, createDhtService, DHT_GET_SUBJECT, DHT_PUT_SUBJECT, MAX_PORTS_PER_IP, probePeer,
   type DhtGetReply, type DhtPutReply, type DhtService, type ProbeFn, type ProbeOptions, type ProbeResult,
 } from '../src/index.js';
-import { createBep44Signer, type Bep44Signer } from '@mesh/shared/testing';
 import { json, silentLog, startMeshNode, startSwarm, testConfig, type MeshNode, type Swarm } from './support.js';
 
 /** Just enough bencode to forge KRPC messages. */
@@ -317,6 +316,8 @@ describe('hostile DHT peers: what a mesh node probes', () => {
       bus, store, log: silentLog, metrics: createMetrics({ service: 'dht', defaultMetrics: false }), probe: recording,
     });
     await service.start();
+    // As the API would once its public server listens.
+    bus.respond(API_LISTENING_SUBJECT, () => Uint8Array.of(1));
     service.onListening();
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { createLocalBus, createMemoryStore, createMetrics, createRedisStore, type Store } from '@mesh/shared';
+import { API_LISTENING_SUBJECT, createLocalBus, createMemoryStore, createMetrics, createRedisStore, type Store } from '@mesh/shared';
 import { MACHINE_REDIS_URL, uniquePrefix, waitFor } from '@mesh/shared/testing';
 import { createDhtService, DHT_STATE_KEY, type DhtNodeFactory, type DhtNodeOptions } from '../src/index.js';
 import { createDhtNode } from '../src/dht-node.js';
@@ -80,6 +80,7 @@ describe('persisted DHT state', () => {
     const svc = createDhtService({ config, bus, store: memory, log: silentLog, metrics: createMetrics({ service: 'dht', defaultMetrics: false }) });
     try {
       await svc.start();
+      bus.respond(API_LISTENING_SUBJECT, () => Uint8Array.of(1));
       svc.onListening();
       expect(await svc.ready()).toBe(true);
       expect(svc.info().address?.port).toBeGreaterThan(0);

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createLocalBus, createLogger, createMemoryStore, createMetrics, networkInfohash, parseConfig,
+  API_LISTENING_SUBJECT, createLocalBus, createLogger, createMemoryStore, createMetrics, networkInfohash, NODES_SET, parseConfig,
   type Bus, type Config, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
-import { NODES_SET } from '@mesh/shared';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService, type DhtServiceOptions } from '../src/index.js';
 
 export const silentLog: Logger = createLogger({ level: 'silent', service: 'dht-test' });
@@ -130,7 +129,8 @@ export async function startMeshNode(opts: {
   const dht = createDhtService({ config, bus, store, log: opts.log ?? silentLog, metrics, ...opts.service });
   try {
     await dht.start();
-    // The stand-in's HTTP server already listens.
+    // The stand-in's HTTP server already listens, and says so as the API would.
+    bus.respond(API_LISTENING_SUBJECT, () => Uint8Array.of(1));
     dht.onListening();
   } catch (err) {
     await http.close();
