@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
 
-.PHONY: help deps build typecheck run test bench bench-quick services clean
+.PHONY: help deps build typecheck run test bench bench-quick bench-mesh services clean
 
 help:
 	@echo "make run    start a whole node on embedded defaults (one process)"
 	@echo "make test   install what is missing, type-check, run every test"
 	@echo "make bench  benchmarks (make bench-quick: the short smoke run of make test)"
+	@echo "make bench-mesh  the mesh on the many-host bed: convergence and expiry (about 8 min)"
 
 # Installs dependencies when missing or older than the lock file.
 node_modules/.package-lock.json: package-lock.json package.json
@@ -44,6 +45,11 @@ bench: build services
 bench-quick: build services
 	npx tsc -b bench
 	BENCH_QUICK=1 bash bench/run.sh
+
+# The mesh on the many-host bed (root, Linux network namespaces): convergence
+# (median of 3 runs), rerouting of clients, expiry of the dead. About 8 minutes.
+bench-mesh: build services
+	$(NODE_JEST) --runInBand --testMatch '<rootDir>/test/bed/*.bench.ts'
 
 clean:
 	rm -rf libs/*/dist services/*/dist apps/*/dist bench/dist

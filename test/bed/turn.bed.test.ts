@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { solveProof } from '@mesh/shared';
-import { waitFor } from '@mesh/shared/testing';
-import { PATH_ENV, REPO_ROOT, runIn, startAgent, type AgentFetch } from '../support/bed/agent.js';
-import { BED_PREFIX, createBed, type Bed } from '../support/bed/netns.js';
-import type { ChildHandle } from '../support/topology/processes.js';
+import { BED_PREFIX, PATH_ENV, createBed, runIn, waitFor, type Bed, type ChildHandle } from '@mesh/shared/testing';
+import { REPO_ROOT, startAgent, type AgentFetch } from '../support/bed/agent.js';
 
 // Issue 12, must show: a real relay on the production policy (no allow list).
 // A TURN client host, a node host per backend, and a peer host whose public

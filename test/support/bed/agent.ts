@@ -1,9 +1,7 @@
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@mesh/shared/testing';
-import type { ChildHandle } from '../topology/processes.js';
-import type { Bed } from './netns.js';
+import { PATH_ENV, waitFor, type Bed, type ChildHandle } from '@mesh/shared/testing';
 
 /**
  * The test's hands inside a bed: processes started in a host that the test
@@ -13,7 +11,8 @@ import type { Bed } from './netns.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const PATH_ENV = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
+// runIn and PATH_ENV now live with the bed in @mesh/shared/testing; kept here for the bed's older importers.
+export { PATH_ENV, runIn } from '@mesh/shared/testing';
 
 /** A script of this folder. */
 export function bedScript(name: string): string {
@@ -70,15 +69,4 @@ export async function startAgent(bed: Bed, host: string, dir: string): Promise<A
       return { error: String(err) };
     }
   };
-}
-
-/** Runs a command in `host` to its end (bounded by `timeoutMs`); its exit and output. */
-export async function runIn(
-  bed: Bed, host: string, command: string, args: string[], timeoutMs: number,
-): Promise<{ code: number | null; output: string }> {
-  const child = bed.spawn(host, { name: `${command}@${host}`, command, args, env: { PATH: PATH_ENV }, cwd: REPO_ROOT });
-  const timer = setTimeout(() => child.signal('SIGKILL'), timeoutMs);
-  const info = await child.exited;
-  clearTimeout(timer);
-  return { code: info.code, output: child.output() };
 }

@@ -53,6 +53,10 @@ export interface MeshBed {
   /** The node list a node answers, or null when it does not answer. */
   nodesOf(node: BedNode): Promise<string[] | null>;
   startNode(index: number): Promise<BedNode>;
+  /** Resolves once every one of `nodes` lists exactly `nodes`; rejects with the last lists after `timeoutMs`. */
+  waitListed(nodes: BedNode[], timeoutMs: number): Promise<void>;
+  /** Resolves once no one of `survivors` lists a node of `dead` (and each answers). */
+  waitForgotten(survivors: BedNode[], dead: BedNode[], timeoutMs: number): Promise<void>;
   /** A sigmesh client (rooms only) on `host`, seeded with `seed`, joined to `room`. */
   startClient(host: string, seed: string, appId: string, room: string): Promise<BedClient>;
   destroy(): Promise<void>;
@@ -92,6 +96,12 @@ export async function createMeshBed(opts: MeshBedOptions): Promise<MeshBed> {
   }
   const plainDht = bed.host('dht').ips.map((a) => `${a}:6881`);
 
+  const nodesOf = async (node: BedNode): Promise<string[] | null> => {
+    const r = await agentFetch(`${node.url}/nodes?n=100`);
+    if (r.error !== undefined || r.status !== 200 || !Array.isArray(r.body)) return null;
+    return (r.body as unknown[]).filter((u): u is string => typeof u === 'string');
+  };
+
   const startNode = async (index: number): Promise<BedNode> => {
     const host = bed.host(`n${index}`);
     const url = `http://${host.ip}:${NODE_PORT}`;
@@ -129,12 +139,28 @@ export async function createMeshBed(opts: MeshBedOptions): Promise<MeshBed> {
     nodes,
     plainDht,
     fetch: agentFetch,
-    async nodesOf(node) {
-      const r = await agentFetch(`${node.url}/nodes?n=100`);
-      if (r.error !== undefined || r.status !== 200 || !Array.isArray(r.body)) return null;
-      return (r.body as unknown[]).filter((u): u is string => typeof u === 'string');
-    },
+    nodesOf,
     startNode,
+    async waitListed(of, timeoutMs) {
+      const all = JSON.stringify(of.map((n) => n.url).sort());
+      let last: (string[] | null)[] = [];
+      try {
+        await waitFor(async () => {
+          last = await Promise.all(of.map((n) => nodesOf(n)));
+          return last.every((l) => l !== null && JSON.stringify([...l].sort()) === all);
+        }, { timeoutMs, intervalMs: 500, message: 'every /nodes lists every node' });
+      } catch (err) {
+        throw new Error(`lists: ${JSON.stringify(last)}\n${of[0]?.name} output:\n${of[0]?.child.output().slice(-3000)}`, { cause: err });
+      }
+    },
+    async waitForgotten(survivors, dead, timeoutMs) {
+      const gone = new Set(dead.map((n) => n.url));
+      let last: (string[] | null)[] = [];
+      await waitFor(async () => {
+        last = await Promise.all(survivors.map((n) => nodesOf(n)));
+        return last.every((l) => l !== null && l.every((u) => !gone.has(u)));
+      }, { timeoutMs, intervalMs: 2000, message: `no survivor lists a dead node: ${JSON.stringify(last)}` });
+    },
     async startClient(host, seed, appId, room) {
       const sock = join(dir, `client-${host}.sock`);
       const child = bed.spawn(host, {
@@ -153,4 +179,34 @@ export async function createMeshBed(opts: MeshBedOptions): Promise<MeshBed> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Posts until a node takes it (bounded: a send that finds no node is tried again, at most `tries` times). */
+async function sendUntilPosted(c: BedClient, data: string, tries = 20): Promise<void> {
+  const errors: string[] = [];
+  for (let i = 0; i < tries; i++) {
+    const r = await c.send(data);
+    if (r.error === undefined) return;
+    errors.push(r.error);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`could not post ${data}: ${errors.join('; ')}`);
+}
+
+/** A message each way between two clients of one room, each awaited at the other end. */
+export async function exchange(a: BedClient, b: BedClient, tag: string, timeoutMs: number): Promise<void> {
+  for (const [from, to, text] of [[a, b, `${tag}: a to b`], [b, a, `${tag}: b to a`]] as const) {
+    await sendUntilPosted(from, text);
+    await waitFor(async () => (await to.state()).received.includes(text), { timeoutMs, intervalMs: 100, message: `${text} delivered` });
+  }
+}
+
+/** Up to three nodes the clients use (their room nodes, then their seeds), topped up with others. */
+export async function usedNodes(nodes: BedNode[], clients: BedClient[], seeds: BedNode[], count: number): Promise<BedNode[]> {
+  const used = new Set<string>();
+  for (const c of clients) for (const n of (await c.state()).nodes) used.add(n.url);
+  for (const s of seeds) used.add(s.url);
+  const out = nodes.filter((n) => used.has(n.url)).slice(0, count);
+  for (const n of nodes) if (out.length < count && !out.includes(n)) out.push(n);
+  return out;
 }
