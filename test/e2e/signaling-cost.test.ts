@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type { Request } from 'playwright-core';
 import { waitFor } from '@mesh/shared/testing';
+import { deriveRoomKey, open, roomHash, type RoomKey } from '@mesh/sigmesh';
 import type { DemoPage, DemoWindow } from './support/browser.js';
 import { e2eSession } from './support/session.js';
 
@@ -14,28 +15,33 @@ import { e2eSession } from './support/session.js';
 // asserted. Needs `make build`.
 
 const session = e2eSession();
+const DEMO_APP_ID = 'sigmesh-demo';
 
 /** One envelope a page got accepted, and how many paid posts (fragments) it took. */
 interface Posted { t: string; to: boolean; d: string | null; c: number; posts: number; bytes: number }
 
 interface Counter { posted: Posted[]; inFlight: number }
 
-/** Accepted room posts of a page, decoded (the demo rooms have no password); fragments put back together. */
-function countPosts(p: DemoPage): Counter {
+/**
+ * Accepted room posts of a page, decoded: fragments put back together, and opened with
+ * the room's key when it has a password (sealed bodies are bigger: more fragments).
+ */
+function countPosts(p: DemoPage, key: Promise<RoomKey> | null): Counter {
   const counter: Counter = { posted: [], inFlight: 0 };
   const posted = counter.posted;
   const isPost = (r: Request): boolean => r.method() === 'POST' && r.url().includes('/room/');
   p.page.on('request', (r) => { if (isPost(r)) counter.inFlight++; });
   p.page.on('requestfailed', (r) => { if (isPost(r)) counter.inFlight--; });
   const parts = new Map<string, string[]>();
-  const add = (body: string, posts: number): void => {
-    const env = JSON.parse(body) as { t: string; to?: string; data?: { d?: { type: string }; c?: unknown[] } };
+  const add = async (body: string, posts: number): Promise<void> => {
+    const text = key ? await open(await key, body) : body;
+    if (text === null) throw new Error(`a post the room key cannot open: ${body.slice(0, 40)}`);
+    const env = JSON.parse(text) as { t: string; to?: string; data?: { d?: { type: string }; c?: unknown[] } };
     posted.push({ t: env.t, to: env.to !== undefined, d: env.data?.d?.type ?? null, c: env.data?.c?.length ?? 0, posts, bytes: body.length });
   };
   p.page.on('requestfinished', (r: Request) => {
     if (!isPost(r)) return;
-    void r.response().then((res) => {
-      counter.inFlight--;
+    void r.response().then(async (res) => {
       if (!res?.ok()) return;
       const body = r.postData() ?? '';
       const m = /^f1\.([0-9A-Za-z]+)\.(\d+)\.(\d+)\.([\s\S]*)$/.exec(body);
@@ -44,19 +50,21 @@ function countPosts(p: DemoPage): Counter {
       const got = parts.get(fid!) ?? [];
       got[Number(i)] = chunk!;
       parts.set(fid!, got);
-      if (got.filter((x) => x !== undefined).length === Number(n)) add(got.join(''), Number(n));
-    });
+      if (got.filter((x) => x !== undefined).length === Number(n)) await add(got.join(''), Number(n));
+    }).finally(() => { counter.inFlight--; });
   });
   return counter;
 }
 
-async function measure(label: string, env: Record<string, string>): Promise<void> {
+async function measure(label: string, env: Record<string, string>, password?: string): Promise<void> {
   const node = await session.node({ name: label, turnBackend: 'node-turn', env });
   const room = `${label}-${randomBytes(4).toString('hex')}`;
   const a = await session.open(`${label}-a`, `${node.url}/demo`);
   const b = await session.open(`${label}-b`, `${node.url}/demo`);
-  const countA = countPosts(a);
-  const countB = countPosts(b);
+  const key = password === undefined ? null : deriveRoomKey(password, roomHash(DEMO_APP_ID, room));
+  const countA = countPosts(a, key);
+  const countB = countPosts(b, key);
+  if (password !== undefined) for (const p of [a, b]) await p.page.fill('#password', password);
   await a.join(room);
   const startedAt = Date.now();
   await b.join(room);
@@ -88,6 +96,10 @@ async function measure(label: string, env: Record<string, string>): Promise<void
 describe('paid posts per WebRTC connection', () => {
   test('at the idle price (production POW_BASE_WORK 4096)', async () => {
     await measure('idle', { POW_BASE_WORK: '4096' });
+  }, 90_000);
+
+  test('at the idle price, in a room with a password (sealed posts are a third bigger)', async () => {
+    await measure('sealed', { POW_BASE_WORK: '4096' }, 'a shared secret');
   }, 90_000);
 
   test('at 2^20 (a node at full load; the /token factor 1 so credentials do not dominate)', async () => {

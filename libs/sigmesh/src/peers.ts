@@ -54,16 +54,26 @@ export type ConnectionType = 'direct' | 'relayed' | 'unknown';
  */
 export type CloseReason = 'left' | 'failed' | 'stalled' | 'closed';
 
+/** A signal as applied: a description and/or remote candidates. */
 interface SignalData {
   d?: SessionDescription;
   c?: IceCandidateInit[];
+}
+
+/** A candidate as posted: its `candidate` string (first m-line), or the whole init object. */
+type WireCandidate = string | IceCandidateInit;
+
+/** A signal as posted (`data` of a `signal` envelope). */
+interface WireSignal {
+  d?: SessionDescription;
+  c?: WireCandidate[];
 }
 
 /** What we have to post for one local description's gathering (a generation). */
 interface Outbox {
   /** Our new description, until it is posted. */
   d: SessionDescription | null;
-  c: IceCandidateInit[];
+  c: WireCandidate[];
   /** Posts made for this generation: the description (with candidates), then at most 2 batches. */
   posts: number;
   /** Gathering completed: whatever is left goes now, and this generation is done. */
@@ -99,6 +109,23 @@ const MAX_EARLY_CANDIDATES = 128;
 
 const DESC_TYPES: ReadonlySet<string> = new Set(['offer', 'answer', 'rollback', 'pranswer']);
 
+/**
+ * On the wire a candidate of the first m-line (mid "0": the data channel, with every
+ * other track bundled on it) is just its `candidate` string, a third of the JSON
+ * object's bytes; each signal post is paid by size (fragments of 1024 bytes). Any
+ * other candidate keeps the object form.
+ */
+function compactCandidate(c: IceCandidateInit): WireCandidate {
+  return typeof c.candidate === 'string' && c.sdpMLineIndex === 0 && (c.sdpMid === '0' || c.sdpMid == null) ? c.candidate : c;
+}
+
+function expandCandidate(c: unknown): IceCandidateInit | null {
+  if (typeof c === 'string') return c.length <= 1024 ? { candidate: c, sdpMid: '0', sdpMLineIndex: 0 } : null;
+  if (typeof c !== 'object' || c === null) return null;
+  const o = c as IceCandidateInit;
+  return typeof o.candidate === 'string' && o.candidate.length <= 1024 ? o : null;
+}
+
 function parseSignal(data: unknown): SignalData | null {
   if (typeof data !== 'object' || data === null) return null;
   const s = data as Record<string, unknown>;
@@ -111,8 +138,7 @@ function parseSignal(data: unknown): SignalData | null {
   }
   if (s.c !== undefined) {
     if (!Array.isArray(s.c) || s.c.length > 64) return null;
-    out.c = s.c.filter((c): c is IceCandidateInit =>
-      typeof c === 'object' && c !== null && typeof (c as IceCandidateInit).candidate === 'string' && (c as IceCandidateInit).candidate!.length <= 1024);
+    out.c = s.c.map(expandCandidate).filter((c): c is IceCandidateInit => c !== null);
   }
   return out;
 }
@@ -223,7 +249,7 @@ export class Peers extends Emitter<PeersEvents> {
         l.out.complete = true;
         return this.flush(id, l);
       }
-      l.out.c.push(candidate.toJSON());
+      l.out.c.push(compactCandidate(candidate.toJSON()));
       // After the description and one batch, the rest waits for the end of gathering.
       if (l.out.d === null && l.out.posts < MAX_GENERATION_POSTS - 1) l.flush ??= setTimeout(() => this.flush(id, l), this.batchMs);
     });
@@ -286,7 +312,7 @@ export class Peers extends Emitter<PeersEvents> {
     const out = l.out;
     if (out.d === null && out.c.length === 0) return;
     if (out.d === null && out.posts >= MAX_GENERATION_POSTS - 1 && !out.complete) return;
-    const data: SignalData = {};
+    const data: WireSignal = {};
     if (out.d) data.d = out.d;
     if (out.c.length) data.c = out.c.splice(0, out.c.length);
     out.d = null;
@@ -294,7 +320,7 @@ export class Peers extends Emitter<PeersEvents> {
     this.signal(id, data);
   }
 
-  private signal(to: string, data: SignalData): void {
+  private signal(to: string, data: WireSignal): void {
     if (this.closed) return;
     this.room.send(data, { type: 'signal', to }).then(() => this.progressed(to), (err: unknown) => this.emit('error', err));
   }
