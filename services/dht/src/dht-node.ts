@@ -8,7 +8,7 @@ import { verifyEd25519 } from '@mesh/shared';
  * hostile peers:
  * - BEP44 signatures are checked with `node:crypto` (`verifyEd25519`, which
  *   never throws): the README's native verifier throws inside the UDP
- *   handler on the Uint8Arrays bencode 4 hands it (FINDINGS.md).
+ *   handler on the Uint8Arrays bencode 4 hands it (docs/FINDINGS.md).
  * - Every datagram is handled inside try/catch: the library trusts the types
  *   of decoded fields (an integer `token` makes `token.equals` throw), and a
  *   throw there would otherwise end the process.
