@@ -26,7 +26,7 @@ function errCode(err: unknown): unknown {
  */
 export function isClientAbort(err: unknown, ctx?: Pick<Context, 'req'>): boolean {
   const code = errCode(err);
-  // Koa's pipeline of a stream body (FINDINGS.md), and the request parser failing on what the client sent or cut.
+  // Koa's pipeline of a stream body (docs/FINDINGS.md), and the request parser failing on what the client sent or cut.
   if (code === 'ERR_STREAM_PREMATURE_CLOSE' || (typeof code === 'string' && code.startsWith('HPE_'))) return true;
   const aborted = (typeof code === 'string' && ABORT_CODES.has(code))
     || (typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'request.aborted');
