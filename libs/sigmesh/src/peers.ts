@@ -78,6 +78,8 @@ interface Outbox {
   posts: number;
   /** Gathering completed: whatever is left goes now, and this generation is done. */
   complete: boolean;
+  /** The local ICE username fragment of this generation (candidates belong to it). */
+  ufrag: string | null;
 }
 
 interface Link {
@@ -223,7 +225,7 @@ export class Peers extends Emitter<PeersEvents> {
     const channel = pc.createDataChannel('sigmesh', { negotiated: true, id: 0 });
     const l: Link = {
       pc, channel, polite: this.room.selfId < id, makingOffer: false, ignoreOffer: false, answerPending: false,
-      queue: Promise.resolve(), out: { d: null, c: [], posts: 0, complete: false }, early: [], flush: null, restarted: false, watchdog: null, kicks: 0,
+      queue: Promise.resolve(), out: { d: null, c: [], posts: 0, complete: false, ufrag: null }, early: [], flush: null, restarted: false, watchdog: null, kicks: 0,
     };
     this.armWatchdog(id, l);
     this.links.set(id, l);
@@ -301,8 +303,12 @@ export class Peers extends Emitter<PeersEvents> {
     const desc = l.pc.localDescription;
     if (!desc) return;
     if (l.flush) { clearTimeout(l.flush); l.flush = null; }
-    // Candidates of an earlier generation not posted yet are stale: a new description restarts them.
-    l.out = { d: { type: desc.type as SessionDescription['type'], sdp: desc.sdp }, c: [], posts: 0, complete: false };
+    // Unposted candidates of the same ICE credentials still count (an answer after our
+    // rolled-back offer keeps them, and they are not gathered again); an ICE restart's
+    // new credentials make them stale.
+    const ufrag = /^a=ice-ufrag:(\S+)/m.exec(desc.sdp)?.[1] ?? null;
+    const carried = ufrag !== null && ufrag === l.out.ufrag ? l.out.c : [];
+    l.out = { d: { type: desc.type as SessionDescription['type'], sdp: desc.sdp }, c: carried, posts: 0, complete: l.out.complete && carried === l.out.c, ufrag };
     l.flush = setTimeout(() => this.flush(id, l), this.batchMs);
   }
 
