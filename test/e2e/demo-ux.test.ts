@@ -95,6 +95,22 @@ describe('the demo explains itself', () => {
     console.log(`demo screenshots: ${SCREENSHOTS}/demo-1280.png, demo-390.png`);
   }, 90_000);
 
+  test('the node\'s own pages (status, nodes, ip) fit at 390 and 1280 px (screenshots)', async () => {
+    const page = await (await session.browser.newContext()).newPage();
+    for (const [name, path] of [['status', '/'], ['nodes', '/nodes'], ['ip', '/ip']] as const) {
+      for (const width of [390, 1280]) {
+        await page.setViewportSize({ width, height: 800 });
+        const res = await page.goto(`${node.url}${path}`);
+        expect(res?.status()).toBe(200);
+        expect(res?.headers()['content-type']).toMatch(/^text\/html/);
+        const scroll = await page.evaluate(() => (globalThis as unknown as Dom).document.documentElement.scrollWidth);
+        expect(scroll).toBeLessThanOrEqual(width);
+        await page.screenshot({ path: join(SCREENSHOTS, `node-${name}-${width}.png`), fullPage: true });
+      }
+    }
+    await page.context().close();
+  }, 60_000);
+
   test('a slow proof of work shows its progress, hash rate and time left', async () => {
     // 2^22 hashes a post (about a second here), fixed: no load factor, /token at the same price.
     const slow = await session.node({ name: 'ux-slow', turnBackend: 'node-turn', env: { POW_BASE_WORK: String(2 ** 22), POW_LOAD_FACTOR: '0', POW_TOKEN_FACTOR: '1' } });
