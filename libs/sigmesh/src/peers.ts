@@ -393,7 +393,10 @@ export class Peers extends Emitter<PeersEvents> {
 /** Starts the peers helper for a joined room. */
 export async function joinPeers(room: Room, opts: PeersOptions = {}): Promise<Peers> {
   const Ctor = opts.RTCPeerConnection ?? (globalThis as { RTCPeerConnection?: PeerConnectionCtor }).RTCPeerConnection;
-  if (!Ctor) throw new Error('RTCPeerConnection is not available here');
+  if (!Ctor) {
+    // Node has no WebRTC of its own: the caller brings an implementation.
+    throw new TypeError('RTCPeerConnection is not available here: pass joinPeers(room, { RTCPeerConnection }) with an implementation (Node has none)');
+  }
   let config: RtcConfiguration;
   if (opts.rtcConfig) config = { ...opts.rtcConfig };
   else {

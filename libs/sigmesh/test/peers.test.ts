@@ -101,6 +101,15 @@ afterAll(async () => {
 });
 
 describe('peers helper', () => {
+  test('in Node, without an RTCPeerConnection passed in, joinPeers says what to pass', async () => {
+    const room = await mesh.joinRoom('no-webrtc', { presence: false });
+    try {
+      await expect(joinPeers(room, { rtcConfig: { iceServers: [] } })).rejects.toThrow(/pass joinPeers\(room, \{ RTCPeerConnection \}\)/);
+    } finally {
+      await room.leave();
+    }
+  });
+
   test('made-up peer ids posted to the room open at most maxLinks connections', async () => {
     const room = await mesh.joinRoom('crowd');
     const peers = await joinPeers(room, { RTCPeerConnection: CountingPeerConnection, rtcConfig: { iceServers: [] }, maxLinks: 4 });
