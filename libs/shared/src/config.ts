@@ -27,6 +27,10 @@ export interface Config {
   metricsHost: string;
   /** CIDRs whose X-Forwarded-For is believed. */
   trustProxy: string[];
+  /** Per-client caps count an IPv6 client by this prefix (one subscriber commonly holds a /64). */
+  clientIpv6Prefix: number;
+  /** Open connections (keep-alive and streams) per client address; trusted proxies are exempt. */
+  maxConnectionsPerClient: number;
   pow: PowConfig;
   room: RoomConfig;
   dht: DhtConfig;
@@ -56,8 +60,12 @@ export interface RoomConfig {
   historySeconds: number;
   keepAliveMs: number;
   retryMs: number;
-  /** A stream whose unwritten bytes exceed this is dropped (slow reader). */
+  /** A stream whose unwritten bytes exceed this is dropped (slow reader): a memory bound. */
   maxBufferBytes: number;
+  /** A stream whose bytes stay undrained this long is dropped (slow reader). */
+  slowReaderMs: number;
+  /** Unwritten bytes of all streams of a worker; past it the stalest readers are dropped. */
+  maxBufferedTotalBytes: number;
   maxBodyBytes: number;
 }
 
@@ -294,6 +302,8 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
     metricsPort: r.port('METRICS_PORT', METRICS_PORTS[service]),
     metricsHost: r.string('METRICS_HOST', '127.0.0.1'),
     trustProxy: checkCidrs('TRUST_PROXY', r.list('TRUST_PROXY', ['127.0.0.0/8', '::1/128'])),
+    clientIpv6Prefix: r.int('CLIENT_IPV6_PREFIX', 64, 16, 128),
+    maxConnectionsPerClient: r.int('HTTP_MAX_CONNECTIONS_PER_CLIENT', 64, 1, 1e6),
     pow: {
       baseWork: r.int('POW_BASE_WORK', 4096, 1, 2 ** 40),
       loadFactor: r.number('POW_LOAD_FACTOR', 255, 0, 1e6),
@@ -312,6 +322,8 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
       keepAliveMs: r.int('ROOM_KEEPALIVE_MS', 15000, 100, 15000),
       retryMs: r.int('ROOM_RETRY_MS', 2000, 100, 60000),
       maxBufferBytes: r.int('ROOM_MAX_BUFFER_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
+      slowReaderMs: r.int('ROOM_SLOW_READER_MS', 10_000, 100, 600_000),
+      maxBufferedTotalBytes: r.int('ROOM_MAX_BUFFERED_TOTAL_BYTES', 64 * 1024 * 1024, 64 * 1024, 2 ** 40),
       maxBodyBytes: 1024,
     },
     dht: {

@@ -101,6 +101,9 @@ export async function launch(
     host: config.host,
     port: config.port,
     log,
+    connectionCap: {
+      perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
+    },
     handler: createPublicApp({
       log, metrics, trustProxy: config.trustProxy,
       price: assembly.price ?? (() => ({ token: '', work: 0 })),

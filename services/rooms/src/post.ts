@@ -5,6 +5,7 @@ import { roomSubject } from './hash.js';
 import type { RoomHistory } from './history.js';
 import type { RoomMetrics } from './room-metrics.js';
 import type { RoomPrice } from './room-price.js';
+import { framedBodyBytes } from './sse.js';
 import { orUnavailable } from './store-errors.js';
 
 export interface PostDeps {
@@ -17,7 +18,7 @@ export interface PostDeps {
 }
 
 /**
- * `POST /room/<hash>` (hash already validated): bounded body (413), strict
+ * `POST /room/<hash>` (hash already validated): bounded body, framed size included (413), strict
  * UTF-8 (415), PoW at the room's price, then count + append (the store hands
  * out the id) and publish once on `rooms.<hash>`; every worker with
  * subscribers of the room writes it to them.
@@ -28,6 +29,10 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
     const text = decodeUtf8Strict(body);
     // SSE never dispatches an event whose data is empty: such a post could reach nobody.
     if (text === '') throw new ProtocolError('bad_request', 'The message is empty.');
+    // The limit bounds what a post costs every reader (history replays included), so it counts the frame.
+    if (framedBodyBytes(text) > d.room.maxBodyBytes) {
+      throw new ProtocolError('payload_too_large', `The message frames to more than ${d.room.maxBodyBytes} bytes (a line break counts 7).`, { limit: d.room.maxBodyBytes });
+    }
 
     // Without the bus the message would be kept but reach no live stream: refused before it pays.
     if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');

@@ -1,8 +1,11 @@
+import { clientAddressKey } from '@mesh/shared';
 import type { RoomStream } from './stream.js';
 
 export interface StreamCaps {
-  /** Open streams per client IP on this worker. */
+  /** Open streams per client on this worker: per IPv4 address, per IPv6 network of `ipv6Prefix` bits. */
   maxPerIp: number;
+  /** Prefix length an IPv6 client is counted by (CLIENT_IPV6_PREFIX, default 64). */
+  ipv6Prefix: number;
   /** Open streams on this worker. */
   maxStreams: number;
 }
@@ -14,8 +17,9 @@ export interface Admission {
 }
 
 /**
- * The local streams of one worker: by room, and counted per client IP and in
- * total against the caps. A slot is claimed before any async work (so a burst
+ * The local streams of one worker: by room, and counted per client (IPv4
+ * address or IPv6 network: a /64 holder cannot multiply its cap by rotating
+ * addresses) and in total against the caps. A slot is claimed before any async work (so a burst
  * cannot overshoot a cap) and freed when the stream leaves. Every map entry
  * goes away with its last stream: memory follows the open streams only.
  */
@@ -28,9 +32,10 @@ export class StreamRegistry {
 
   /** Claims a slot for `ip`, or undefined when a cap is reached. */
   admit(ip: string): Admission | undefined {
-    const n = this.perIp.get(ip) ?? 0;
+    const key = clientAddressKey(ip, this.caps.ipv6Prefix);
+    const n = this.perIp.get(key) ?? 0;
     if (this.total >= this.caps.maxStreams || n >= this.caps.maxPerIp) return undefined;
-    this.perIp.set(ip, n + 1);
+    this.perIp.set(key, n + 1);
     this.total++;
     let released = false;
     return {
@@ -39,9 +44,9 @@ export class StreamRegistry {
         if (released) return;
         released = true;
         this.total--;
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left > 0) this.perIp.set(ip, left);
-        else this.perIp.delete(ip);
+        const left = (this.perIp.get(key) ?? 1) - 1;
+        if (left > 0) this.perIp.set(key, left);
+        else this.perIp.delete(key);
       },
     };
   }
@@ -85,7 +90,7 @@ export class StreamRegistry {
     return this.rooms.size;
   }
 
-  /** Distinct client IPs holding slots (for leak checks). */
+  /** Distinct clients (addresses or IPv6 networks) holding slots (for leak checks). */
   get ipCount(): number {
     return this.perIp.size;
   }

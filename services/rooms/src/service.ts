@@ -3,6 +3,7 @@ import {
   renderPage, setRouteLabel, wantsEventStream, wantsJson,
   type NodeRuntime, type Service, type ServiceDeps,
 } from '@mesh/shared';
+import { BufferBudget } from './budget.js';
 import { createFanout } from './fanout.js';
 import { parseRoomHash } from './hash.js';
 import { createRoomHistory } from './history.js';
@@ -10,6 +11,7 @@ import { createPostHandler } from './post.js';
 import { StreamRegistry } from './registry.js';
 import { createRoomMetrics } from './room-metrics.js';
 import { createRoomPrice } from './room-price.js';
+import { peerKey, readSendQueues } from './send-queue.js';
 import { KEEP_ALIVE_FRAME, frameMessage } from './sse.js';
 import { orUnavailable } from './store-errors.js';
 import { createSubscribeHandler } from './subscribe.js';
@@ -33,6 +35,9 @@ export interface RoomsService extends Service {
   readonly streamCount: number;
   /** Rooms with local streams (= bus subscriptions held). */
   readonly roomCount: number;
+  /** Unwritten bytes of this worker's streams, and the most seen (ROOM_MAX_BUFFERED_TOTAL_BYTES bounds both). */
+  readonly bufferedBytes: number;
+  readonly peakBufferedBytes: number;
 }
 
 const ROOM_PATH = /^\/room\/([^/]*)$/;
@@ -49,10 +54,14 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
   const room = config.room;
   const opts = deps.options ?? {};
   const metrics = createRoomMetrics(deps.metrics);
-  const registry = new StreamRegistry({ maxPerIp: room.maxPerIp, maxStreams: room.maxStreams });
+  const registry = new StreamRegistry({
+    maxPerIp: room.maxPerIp, maxStreams: room.maxStreams, ipv6Prefix: config.clientIpv6Prefix,
+  });
+  const budget = new BufferBudget(room.maxBufferedTotalBytes);
   const history = createRoomHistory(store, room);
   let stopping = false;
   let keepAlive: NodeJS.Timeout | undefined;
+  let sweep: NodeJS.Timeout | undefined;
 
   const price = createRoomPrice({
     store, runtime, log,
@@ -79,7 +88,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
   });
 
   const subscribe = createSubscribeHandler({
-    room, registry, fanout, history, price, metrics, log, stopping: () => stopping,
+    room, registry, budget, fanout, history, price, metrics, log, stopping: () => stopping,
   });
   const post = createPostHandler({ room, bus, runtime, history, price, metrics });
 
@@ -96,6 +105,41 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
       facts: [['hash', hash], ['token', q.token], ['work', q.work], ['difficulty', q.difficulty]],
       links: [['Node home', '/']],
     });
+  }
+
+  let sweeping = false;
+  /**
+   * Partial drains emit no event and the kernel's send queues are seen only
+   * here: the budget is re-counted, then a reader whose bytes stayed
+   * undrained for slowReaderMs is dropped, then the budget is enforced.
+   */
+  async function sweepStreams(): Promise<void> {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      const streams = [...registry.streams()];
+      const ports = new Set<number>();
+      for (const s of streams) {
+        s.resample();
+        const p = s.peer;
+        if (p !== undefined) ports.add(p.localPort);
+      }
+      for (const port of ports) {
+        const queues = await readSendQueues(port);
+        if (queues === undefined) break;
+        const now = Date.now();
+        for (const s of streams) {
+          const p = s.peer;
+          if (p !== undefined && p.localPort === port) s.noteKernelQueue(queues.get(peerKey(p.ip, p.port)) ?? 0, now);
+        }
+      }
+      budget.dropStalledSince(Date.now() - room.slowReaderMs);
+      budget.enforce();
+    } catch (err) {
+      log.warn({ err }, 'room stream sweep failed');
+    } finally {
+      sweeping = false;
+    }
   }
 
   const routes: Middleware = async (ctx, next) => {
@@ -121,12 +165,16 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
         for (const s of registry.streams()) s.write(KEEP_ALIVE_FRAME);
       }, room.keepAliveMs);
       keepAlive.unref();
+      sweep = setInterval(() => void sweepStreams(), Math.min(1000, Math.max(50, Math.floor(room.slowReaderMs / 10))));
+      sweep.unref();
     },
     async stop() {
       if (stopping) return;
       stopping = true;
       clearInterval(keepAlive);
+      clearInterval(sweep);
       keepAlive = undefined;
+      sweep = undefined;
       price.stop();
       // Clients reconnect (retry) to another worker and resume by Last-Event-ID.
       const open = [...registry.streams()];
@@ -142,6 +190,12 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
     },
     get roomCount() {
       return registry.roomCount;
+    },
+    get bufferedBytes() {
+      return budget.bytes;
+    },
+    get peakBufferedBytes() {
+      return budget.peakBytes;
     },
   };
 }

@@ -14,6 +14,17 @@ function dataLines(text: string): string {
   return out;
 }
 
+/**
+ * What a body weighs against the post limit: its UTF-8 bytes, each line
+ * break (LF, CR or CRLF) counted as the 7 bytes it frames to (`\ndata: `),
+ * so a body of line feeds cannot frame to 7 times the limit.
+ */
+export function framedBodyBytes(text: string): number {
+  let bytes = 0;
+  for (const line of text.split(LINE_BREAK)) bytes += Buffer.byteLength(line, 'utf8') + 7;
+  return bytes - 7;
+}
+
 /** A message of the default event type with its id (ids are `<ms>-<seq>`, no line breaks). */
 export function frameMessage(id: string, data: string): string {
   return `id: ${id}\n${dataLines(data)}\n`;

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { compareLogIds } from '@mesh/shared';
+import type { BudgetedStream, BufferBudget } from './budget.js';
 
 /** Why the server closed a stream (metric label of `room_streams_dropped_total`). */
 export type DropReason = 'slow' | 'shutdown';
@@ -16,8 +17,10 @@ export interface RoomStreamOptions {
   hash: string;
   ip: string;
   res: ServerResponse;
-  /** Unwritten bytes (socket buffer + resume buffer) above which the reader is dropped. */
+  /** Unwritten bytes (socket buffer + resume buffer) above which the reader is dropped: a memory bound. */
   maxBufferBytes: number;
+  /** The worker's budget of unwritten bytes, shared by all its streams. */
+  budget: BufferBudget;
   /** True while history is being replayed: live messages wait in a bounded buffer. */
   resuming: boolean;
   /** Called once after the stream closed, for whatever reason (server or client). */
@@ -31,9 +34,11 @@ export interface RoomStreamOptions {
  * resume replays history they are held (bounded) and flushed by `goLive`
  * past the last replayed id, so the reader sees no gap and no duplicate.
  * A reader that does not keep up is dropped, never buffered without bound:
- * `res.write()` returning false is fine, `writableLength` past the bound is not.
+ * `res.write()` returning false is fine (the stream is stalled until `drain`),
+ * staying stalled too long (the service's sweep), `writableLength` past the
+ * bound, or being the stalest when the worker's budget is full is not.
  */
-export class RoomStream {
+export class RoomStream implements BudgetedStream {
   readonly hash: string;
   readonly ip: string;
   private readonly res: ServerResponse;
@@ -46,6 +51,18 @@ export class RoomStream {
   private lastId: string | null = null;
   private held: FramedMessage[] = [];
   private heldBytes = 0;
+  /** This stream's share of the budget, as last reported. */
+  private accounted = 0;
+  /** Since when `write` was refused and no `drain` came (bytes stuck in user space). */
+  private stalledAt: number | undefined;
+  /** Since when the peer acknowledged nothing while the kernel held our bytes (bytes stuck in the kernel). */
+  private ackStalledAt: number | undefined;
+  /** The kernel's send queue of this connection at the last sample. */
+  private kernelQueued = 0;
+  /** Bytes the peer acknowledged (as of the last sample): progress means it reads. */
+  private acked = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly onDrain = (): void => this.drained();
 
   constructor(opts: RoomStreamOptions) {
     this.opts = opts;
@@ -62,15 +79,108 @@ export class RoomStream {
     return this.closed;
   }
 
+  /**
+   * Since when this reader's bytes stay undrained: `write` refused without a
+   * `drain` since, or the kernel holding bytes the peer does not acknowledge.
+   */
+  get stalledSince(): number | undefined {
+    if (this.stalledAt === undefined) return this.ackStalledAt;
+    if (this.ackStalledAt === undefined) return this.stalledAt;
+    return Math.min(this.stalledAt, this.ackStalledAt);
+  }
+
+  /** The peer's address and port, the key of its kernel send queue; undefined once the socket is gone. */
+  get peer(): { ip: string; port: number; localPort: number } | undefined {
+    const sock = this.res.socket;
+    if (!sock || sock.remoteAddress === undefined || sock.remotePort === undefined || sock.localPort === undefined) {
+      return undefined;
+    }
+    return { ip: sock.remoteAddress, port: sock.remotePort, localPort: sock.localPort };
+  }
+
+  /**
+   * The kernel's send queue of this connection, sampled by the service's
+   * sweep: it counts toward the worker's budget, and a queue the peer does not
+   * acknowledge any of marks the reader stalled.
+   */
+  noteKernelQueue(queued: number, now: number): void {
+    const sock = this.res.socket;
+    if (this.closed || !sock) return;
+    this.kernelQueued = queued;
+    // Handed to the kernel minus what it still holds: what the peer acknowledged.
+    const acked = sock.bytesWritten - sock.writableLength - queued;
+    if (queued === 0 || acked > this.acked) {
+      this.acked = acked;
+      this.ackStalledAt = undefined;
+      if (this.stalledAt === undefined) this.opts.budget.unstall(this);
+    } else if (this.ackStalledAt === undefined) {
+      this.ackStalledAt = now;
+      this.opts.budget.stall(this);
+    }
+    this.report();
+  }
+
+  /** Unwritten bytes of this stream (user space and kernel), as last reported to the budget. */
+  get bufferedBytes(): number {
+    return this.accounted;
+  }
+
   /** Writes a frame as is (retry, price, keep-alive, history). False once closed. */
   write(frame: string): boolean {
     if (this.closed) return false;
-    this.res.write(frame);
-    if (this.res.writableLength + this.heldBytes > this.opts.maxBufferBytes) {
+    if (!this.res.write(frame) && this.stalledAt === undefined) {
+      this.stalledAt = Date.now();
+      this.res.once('drain', this.onDrain);
+      if (this.ackStalledAt === undefined) this.opts.budget.stall(this);
+    }
+    return this.judge();
+  }
+
+  /** Resolves once the socket drained what it holds (at once when not stalled), or the stream closed. */
+  whenDrained(): Promise<void> {
+    if (this.closed || this.stalledAt === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Reports this stream's unwritten bytes to the budget again (partial drains emit no event). */
+  resample(): void {
+    if (this.closed) return;
+    this.report();
+  }
+
+  /** Bytes in user space: the socket's buffer and what a resume holds back. */
+  private get userBytes(): number {
+    return this.res.writableLength + this.heldBytes;
+  }
+
+  private report(): void {
+    const now = this.userBytes + this.kernelQueued;
+    this.opts.budget.adjust(now - this.accounted);
+    this.accounted = now;
+  }
+
+  /**
+   * After bytes were added: past the stream's bound in user space it is
+   * dropped (the kernel's share is not held against it: a fast reader on a
+   * long link keeps much in flight); then the worker's budget is enforced.
+   */
+  private judge(): boolean {
+    this.report();
+    if (this.userBytes > this.opts.maxBufferBytes) {
       this.close('slow');
       return false;
     }
-    return true;
+    this.opts.budget.enforce();
+    return !this.closed;
+  }
+
+  private drained(): void {
+    this.stalledAt = undefined;
+    if (this.ackStalledAt === undefined || this.closed) this.opts.budget.unstall(this);
+    if (!this.closed) this.report();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** A live message of this room. */
@@ -78,8 +188,8 @@ export class RoomStream {
     if (this.closed) return;
     if (this.resuming) {
       this.held.push(msg);
-      this.heldBytes += msg.frame.length;
-      if (this.res.writableLength + this.heldBytes > this.opts.maxBufferBytes) this.close('slow');
+      this.heldBytes += Buffer.byteLength(msg.frame);
+      this.judge();
       return;
     }
     if (this.floorId !== null && compareLogIds(msg.id, this.floorId) <= 0) return;
@@ -112,6 +222,7 @@ export class RoomStream {
     this.held = [];
     this.heldBytes = 0;
     this.resuming = false;
+    this.report();
     for (const msg of held) this.deliver(msg);
   }
 
@@ -124,7 +235,13 @@ export class RoomStream {
     if (this.closed) return;
     // Record the reason first: the response may emit 'close' synchronously.
     this.finish(reason);
-    if (reason === 'slow') this.res.destroy();
+    if (reason === 'slow') {
+      // A reset, not a FIN: closed with data queued, the socket would linger as an
+      // orphan holding its kernel send queue until the peer that does not read reads.
+      const sock = this.res.socket;
+      if (sock?.destroyed === false) sock.resetAndDestroy();
+      this.res.destroy();
+    }
     else this.res.end();
   }
 
@@ -133,6 +250,10 @@ export class RoomStream {
     this.closed = true;
     this.held = [];
     this.heldBytes = 0;
+    this.opts.budget.adjust(-this.accounted);
+    this.accounted = 0;
+    this.res.off('drain', this.onDrain);
+    this.drained();
     this.opts.onClose(this, reason);
   }
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { LOG_ID, ProtocolError, getClientIp, type Logger, type Quote, type RoomConfig } from '@mesh/shared';
+import type { BufferBudget } from './budget.js';
 import type { Fanout } from './fanout.js';
 import type { RoomHistory } from './history.js';
 import type { StreamRegistry } from './registry.js';
@@ -12,6 +13,7 @@ import { RoomStream, type DropReason, type FramedMessage } from './stream.js';
 export interface SubscribeDeps {
   room: RoomConfig;
   registry: StreamRegistry;
+  budget: BufferBudget;
   fanout: Fanout;
   history: RoomHistory;
   price: RoomPrice;
@@ -20,6 +22,9 @@ export interface SubscribeDeps {
   /** True once the worker is stopping: no new streams. */
   stopping(): boolean;
 }
+
+/** Replayed entries written per event-loop turn: a long replay does not hold up other streams. */
+const REPLAY_BATCH = 16;
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -91,7 +96,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
       if (reason !== undefined) d.metrics.dropped.inc({ reason });
     };
     const stream = new RoomStream({
-      hash, ip: slot.ip, res, maxBufferBytes: d.room.maxBufferBytes,
+      hash, ip: slot.ip, res, maxBufferBytes: d.room.maxBufferBytes, budget: d.budget,
       resuming: resumeAfter !== null, onClose, onWritten: written,
     });
     if (d.registry.add(stream)) d.metrics.roomsActive.inc();
@@ -108,10 +113,16 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
 
     try {
       const entries = await d.history.after(hash, resumeAfter);
-      for (const e of entries) {
-        if (stream.isClosed) return;
+      // With backpressure: a full socket is waited for (the slow-reader sweep
+      // judges how long), so a replay larger than the socket buffers arrives whole.
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (stream.isClosed || e === undefined) return;
         if (stream.replay({ id: e.id, frame: frameMessage(e.id, e.data), at: 0 })) d.metrics.delivered.inc();
+        if (stream.stalledSince !== undefined) await stream.whenDrained();
+        else if ((i + 1) % REPLAY_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      if (stream.isClosed) return;
       stream.goLive(resumeAfter);
     } catch (err) {
       // Without history we cannot promise "no gap": end, the client retries the resume.

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { describe, expect, test } from '@jest/globals';
+import { BufferBudget } from '../src/budget.js';
 import { StreamRegistry } from '../src/registry.js';
 import { frameMessage } from '../src/sse.js';
 import { RoomStream, type DropReason, type FramedMessage } from '../src/stream.js';
@@ -32,13 +33,13 @@ class StalledResponse extends EventEmitter {
 
 const msg = (id: string, data = `d${id}`): FramedMessage => ({ id, frame: frameMessage(id, data), at: Date.now() });
 
-function makeStream(opts: { resuming?: boolean; maxBufferBytes?: number } = {}) {
+function makeStream(opts: { resuming?: boolean; maxBufferBytes?: number; budget?: BufferBudget } = {}) {
   const res = new StalledResponse();
   const closed: (DropReason | undefined)[] = [];
   const written: string[] = [];
   const stream = new RoomStream({
     hash: 'a'.repeat(40), ip: '203.0.113.9', res: res as unknown as ServerResponse,
-    maxBufferBytes: opts.maxBufferBytes ?? 1 << 20, resuming: opts.resuming ?? false,
+    maxBufferBytes: opts.maxBufferBytes ?? 1 << 20, budget: opts.budget ?? new BufferBudget(1 << 30), resuming: opts.resuming ?? false,
     onClose: (_s, reason) => closed.push(reason),
     onWritten: (m) => written.push(m.id),
   });
@@ -118,7 +119,7 @@ describe('StreamRegistry', () => {
   const fakeStream = (hash: string, ip: string) => ({ hash, ip }) as RoomStream;
 
   test('caps per IP and in total; released slots are reusable; no entry outlives its streams', () => {
-    const r = new StreamRegistry({ maxPerIp: 2, maxStreams: 3 });
+    const r = new StreamRegistry({ maxPerIp: 2, maxStreams: 3, ipv6Prefix: 64 });
     const s1 = r.admit('ip1');
     const s2 = r.admit('ip1');
     expect(r.admit('ip1')).toBeUndefined();
@@ -135,7 +136,7 @@ describe('StreamRegistry', () => {
   });
 
   test('rooms appear with their first stream and vanish with their last', () => {
-    const r = new StreamRegistry({ maxPerIp: 10, maxStreams: 10 });
+    const r = new StreamRegistry({ maxPerIp: 10, maxStreams: 10, ipv6Prefix: 64 });
     const x = fakeStream('h1', 'ip');
     const y = fakeStream('h1', 'ip');
     expect(r.add(x)).toBe(true);

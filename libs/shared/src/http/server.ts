@@ -1,6 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { clientAddressKey, createCidrMatcher, normalizeIp } from '../net/cidr.js';
+
+/**
+ * At most `perClient` open connections (idle keep-alive sockets and streams
+ * alike) per client address: per IPv4 address, per IPv6 network of
+ * `ipv6Prefix` bits. Peers in `trustProxy` carry many clients and are not
+ * counted (the proxy caps its own clients; streams are still capped per
+ * forwarded address by the rooms service).
+ */
+export interface ConnectionCap {
+  perClient: number;
+  ipv6Prefix: number;
+  trustProxy: readonly string[];
+}
 
 export interface HttpServerOptions {
   host: string;
@@ -17,6 +31,8 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   /** How long `stop` lets busy connections finish before destroying them; default 5 000 ms. */
   shutdownGraceMs?: number;
+  /** Per-client connection cap; none when absent. */
+  connectionCap?: ConnectionCap;
 }
 
 export interface HttpServer {
@@ -25,6 +41,8 @@ export interface HttpServer {
   /** Stops listening, closes idle connections, destroys the rest after the grace period. */
   stop(): Promise<void>;
   server: Server;
+  /** Connections destroyed on accept by the connection cap. */
+  readonly refusedConnections: number;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
@@ -52,11 +70,15 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   server.maxHeadersCount = 100;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   // No 'clientError' listener: Node's default answers 400 / 408 / 431 and closes the socket.
+  const refused = opts.connectionCap === undefined ? () => 0 : capConnections(server, opts.connectionCap);
 
   let running = false;
 
   return {
     server,
+    get refusedConnections() {
+      return refused();
+    },
     start() {
       return new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
@@ -86,4 +108,35 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       });
     },
   };
+}
+
+/**
+ * Counts sockets per client key from accept to close; one past the cap is
+ * destroyed before a byte is read (no answer: an answer would cost as much
+ * as the connection). Returns the count of refused sockets.
+ */
+function capConnections(server: Server, cap: ConnectionCap): () => number {
+  const exempt = createCidrMatcher(cap.trustProxy);
+  const open = new Map<string, number>();
+  let refused = 0;
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress;
+    if (peer === undefined) return; // already gone
+    const ip = normalizeIp(peer);
+    if (exempt(ip)) return;
+    const key = clientAddressKey(ip, cap.ipv6Prefix);
+    const n = open.get(key) ?? 0;
+    if (n >= cap.perClient) {
+      refused++;
+      socket.destroy();
+      return;
+    }
+    open.set(key, n + 1);
+    socket.once('close', () => {
+      const left = (open.get(key) ?? 1) - 1;
+      if (left > 0) open.set(key, left);
+      else open.delete(key);
+    });
+  });
+  return () => refused;
 }

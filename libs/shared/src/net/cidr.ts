@@ -122,16 +122,16 @@ function maskInPlace(b: Uint8Array, prefix: number): void {
 
 /**
  * The unit a per-client cap counts: an IPv4 address (IPv4-mapped IPv6 as
- * IPv4), or the /64 of an IPv6 address, as one subscriber commonly holds a
- * whole /64 and could rotate through it. Text that is not an address is
- * returned unchanged.
+ * IPv4), or the network of an IPv6 address (`v6Prefix`, default /64), as one
+ * subscriber commonly holds a whole /64 and could rotate through it. Text
+ * that is not an address is returned unchanged.
  */
-export function clientAddressKey(ip: string): string {
+export function clientAddressKey(ip: string, v6Prefix = 64): string {
   const b = parseIp(ip);
   if (!b) return ip;
   if (b.length === 4 || isMapped(b)) return normalizeIp(ip);
-  maskInPlace(b, 64);
-  return `${formatV6(b)}/64`;
+  maskInPlace(b, v6Prefix);
+  return `${formatV6(b)}/${v6Prefix}`;
 }
 
 /**

@@ -57,7 +57,11 @@ export async function startWorker(b: Backends, env: Record<string, string> = {})
   const runtime = await createNodeRuntime(deps);
   const service = createRoomsService({ ...deps, runtime, options: b.options });
   const app = createPublicApp({ log, metrics, trustProxy: config.trustProxy, price: () => runtime.quote() }, [service.routes]);
-  const server = createHttpServer({ host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000 });
+  // The connection cap as launch() sets it (trusted proxies, loopback by default, are exempt).
+  const connectionCap = {
+    perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
+  };
+  const server = createHttpServer({ host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000, connectionCap });
   await service.start();
   const { port } = await server.start();
   let stopped: Promise<void> | undefined;

@@ -181,6 +181,29 @@ export function roomsBehaviour(wiring: Wiring): void {
       expect(c.messages().map((m) => [m.lastEventId, m.data])).toEqual([[m2, 'two']]);
     });
 
+    test('an honest resume after 40 line-feed posts arrives whole (a line break weighs its frame, 7 bytes)', async () => {
+      const hash = randomRoom();
+      const honest = await subscribed(a.url, hash);
+      const seen = await postOk(a.url, hash, 'before');
+      await honest.until((x) => x.messages().length === 1);
+      await honest.close();
+      const slowBefore = await metricValue(b.metrics, 'mesh_room_streams_dropped_total', { reason: 'slow' });
+
+      // 1 KB of line feeds would frame to 7 KB: refused. The heaviest accepted: 146 LFs (1022).
+      expect(await postMessage(a.url, hash, '\n'.repeat(1024))).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
+      expect(await postMessage(a.url, hash, '\n'.repeat(147))).toMatchObject({ status: 413 });
+      const flood = '\n'.repeat(146);
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push(await postOk(i % 2 === 0 ? a.url : b.url, hash, flood));
+
+      const back = await subscribed(b.url, hash, { lastEventId: seen });
+      await back.until((x) => x.messages().length === 40, 8000, 'the 40 replayed posts');
+      expect(back.messages().map((m) => m.lastEventId)).toEqual(ids);
+      expect(back.messages().every((m) => m.data === flood)).toBe(true);
+      expect(back.endedByServer).toBe(false);
+      expect(await metricValue(b.metrics, 'mesh_room_streams_dropped_total', { reason: 'slow' })).toBe(slowBefore);
+    });
+
     test('bodies: 1024 bytes of UTF-8 accepted, 1025 bytes 413, not UTF-8 415, empty 400', async () => {
       const hash = randomRoom();
       const c = await subscribed(b.url, hash);
