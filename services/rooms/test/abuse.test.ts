@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SseClient, waitFor } from '@mesh/shared/testing';
+import { roomHistoryKey } from '../src/hash.js';
 import { readSendQueues } from '../src/send-queue.js';
 import { metricValue, randomRoom, startWorker, type Backends, type Worker } from './support/harness.js';
 import { embedded } from './support/wirings.js';
@@ -105,6 +106,29 @@ describe('rooms under abuse (embedded wiring, production room settings)', () => 
     const dropped = (await metricValue(w.metrics, 'mesh_room_streams_dropped_total', { reason: 'slow' })) ?? 0;
     expect(dropped).toBeGreaterThan(0);
     expect(w.service.streamCount).toBe(643 - dropped);
+  });
+
+  test('a resume far larger than the socket buffers arrives whole: the replay waits for drain', async () => {
+    // A long history and a small per-stream bound: without backpressure the replay, written in one
+    // go, passes the bound before the socket can drain and the reader is reset.
+    const w = await worker({ ROOM_HISTORY_MAX: '8000', ROOM_MAX_BUFFER_BYTES: '65536' });
+    const hash = randomRoom();
+    const store = backends.store();
+    const body = 'h'.repeat(1000);
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 8000; i++) {
+        ids.push((await store.append(roomHistoryKey(hash), `${i}:${body}`, { maxLen: 8000, maxAgeMs: 120_000 })).id);
+      }
+    } finally {
+      await store.close();
+    }
+    const c = await SseClient.connect(`${w.url}/room/${hash}`, { lastEventId: '1-0' });
+    clients.push(c);
+    await c.until((x) => x.messages().length === 8000 || x.endedByServer, 30_000, 'the whole replay');
+    expect(c.endedByServer).toBe(false);
+    expect(c.messages().map((m) => m.lastEventId)).toEqual(ids);
+    expect(await metricValue(w.metrics, 'mesh_room_streams_dropped_total', { reason: 'slow' })).toBe(0);
   });
 
   test('the stream cap counts an IPv6 client by its /64 (through X-Forwarded-For from a trusted proxy)', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { frameEvent, frameMessage, frameRetry } from '../src/sse.js';
+import { frameEvent, frameMessage, frameRetry, framedBodyBytes } from '../src/sse.js';
+import { parseSendQueues } from '../src/send-queue.js';
 import { isRoomHash } from '../src/hash.js';
 
 /** Parses frames the way EventSource does (one event per blank-line-terminated block). */
@@ -42,6 +43,40 @@ describe('SSE framing', () => {
   test('named events carry no id; retry', () => {
     expect(frameEvent('price', '{"work":16}')).toBe('event: price\ndata: {"work":16}\n\n');
     expect(frameRetry(2000)).toBe('retry: 2000\n\n');
+  });
+});
+
+describe('framed body size (the post limit)', () => {
+  test('each line break weighs the 7 bytes it frames to', () => {
+    expect(framedBodyBytes('abc')).toBe(3);
+    expect(framedBodyBytes('é')).toBe(2);
+    expect(framedBodyBytes('a\nb')).toBe(9);
+    expect(framedBodyBytes('a\r\nb')).toBe(9);
+    expect(framedBodyBytes('a\rb')).toBe(9);
+    expect(framedBodyBytes('\n'.repeat(146))).toBe(1022);
+    // The weight is what the data lines add beyond one `data: ` line.
+    const body = 'x\ny\r\n\nz';
+    expect(framedBodyBytes(body)).toBe(Buffer.byteLength(frameMessage('1-0', body)) - 'id: 1-0\ndata: \n\n'.length);
+  });
+});
+
+describe('kernel send queues (/proc/net/tcp)', () => {
+  test('established connections on the port, keyed by peer; IPv4-mapped peers as IPv4', () => {
+    const tcp = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:1F90 0200007F:9C40 01 0000A000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0',
+      '   1: 0100007F:1F90 0300007F:9C41 0A 00000010:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0',
+      '   2: 0100007F:1F91 0200007F:9C42 01 00000010:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0',
+    ].join('\n');
+    const tcp6 = [
+      '  sl  local_address                         remote_address                        st tx_queue rx_queue',
+      '   0: 00000000000000000000000000000000:1F90 0000000000000000FFFF00000500007F:0050 01 00000100:00000000 00:0 0 0 0 1',
+      '   1: 00000000000000000000000001000000:1F90 B80D0120000000000000000001000000:0051 01 00000002:00000000 00:0 0 0 0 1',
+    ].join('\n');
+    const out = new Map<string, number>();
+    parseSendQueues(tcp, 8080, out);
+    parseSendQueues(tcp6, 8080, out);
+    expect(out).toEqual(new Map([['127.0.0.2|40000', 0xa000], ['127.0.0.5|80', 0x100], ['2001:db8::1|81', 2]]));
   });
 });
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { BufferBudget } from '../src/budget.js';
 import { StreamRegistry } from '../src/registry.js';
 import { frameMessage } from '../src/sse.js';
@@ -115,7 +115,125 @@ describe('RoomStream', () => {
   });
 });
 
+describe('backpressure and the worker budget', () => {
+  /** A response that takes `room` bytes, then refuses until `drain()`. */
+  class TightResponse extends StalledResponse {
+    constructor(private readonly room: number) {
+      super();
+    }
+    override write(chunk: string): boolean {
+      super.write(chunk);
+      return this.writableLength < this.room;
+    }
+    override drain(): void {
+      super.drain();
+      this.emit('drain');
+    }
+  }
+
+  function tight(budget: BufferBudget, room = 100) {
+    const res = new TightResponse(room);
+    const closed: (DropReason | undefined)[] = [];
+    const stream = new RoomStream({
+      hash: 'a'.repeat(40), ip: '203.0.113.9', res: res as unknown as ServerResponse,
+      maxBufferBytes: 1 << 20, budget, resuming: false,
+      onClose: (_s, reason) => closed.push(reason), onWritten: () => undefined,
+    });
+    return { res, stream, closed };
+  }
+
+  test('a refused write stalls the stream until drain; whenDrained waits for it; the budget counts its bytes', async () => {
+    const budget = new BufferBudget(1 << 20);
+    const { res, stream } = tight(budget);
+    stream.write('x'.repeat(50));
+    expect(stream.stalledSince).toBeUndefined();
+    stream.write('x'.repeat(80));
+    expect(stream.stalledSince).toBeDefined();
+    expect(budget.bytes).toBe(130);
+    expect(budget.stalledCount).toBe(1);
+    let drained = false;
+    const waiting = stream.whenDrained().then(() => (drained = true));
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    res.drain();
+    await waiting;
+    expect(stream.stalledSince).toBeUndefined();
+    expect(budget.bytes).toBe(0);
+    expect(budget.stalledCount).toBe(0);
+    expect(stream.isClosed).toBe(false);
+  });
+
+  test('a full budget drops the stalest stalled readers first, never one that keeps up', () => {
+    const budget = new BufferBudget(1000);
+    const a = tight(budget);
+    const b = tight(budget);
+    const keeps = tight(budget, 1 << 20);
+    a.stream.write('x'.repeat(400)); // stalls first
+    b.stream.write('x'.repeat(400));
+    keeps.stream.write('x'.repeat(150));
+    expect(budget.bytes).toBe(950);
+    b.stream.write('x'.repeat(100)); // 1050: over
+    expect(a.closed).toEqual(['slow']);
+    expect(b.closed).toEqual([]);
+    expect(keeps.closed).toEqual([]);
+    expect(budget.bytes).toBe(650);
+    expect(budget.peakBytes).toBeLessThanOrEqual(1000);
+  });
+
+  test('a reader stalled too long is dropped; one stalled later is not', () => {
+    const budget = new BufferBudget(1 << 20);
+    const old = tight(budget);
+    const young = tight(budget);
+    const now = jest.spyOn(Date, 'now');
+    try {
+      now.mockReturnValue(1_000);
+      old.stream.write('x'.repeat(200));
+      now.mockReturnValue(5_000);
+      young.stream.write('x'.repeat(200));
+    } finally {
+      now.mockRestore();
+    }
+    budget.dropStalledSince(4_999);
+    expect(old.closed).toEqual(['slow']);
+    expect(young.closed).toEqual([]);
+  });
+
+  test('kernel send queue: bytes the peer does not acknowledge stall the reader; acknowledged progress clears it', () => {
+    const budget = new BufferBudget(1 << 20);
+    const { res, stream } = tight(budget, 1 << 20);
+    const sock = { bytesWritten: 5000, writableLength: 0 };
+    (res as unknown as { socket: typeof sock }).socket = sock;
+    stream.noteKernelQueue(4000, 1); // 1000 acknowledged: progress
+    expect(stream.stalledSince).toBeUndefined();
+    expect(budget.bytes).toBe(4000);
+    stream.noteKernelQueue(4000, 2); // nothing more acknowledged
+    expect(stream.stalledSince).toBe(2);
+    sock.bytesWritten = 6000;
+    stream.noteKernelQueue(4000, 3); // 2000 acknowledged: it reads
+    expect(stream.stalledSince).toBeUndefined();
+    stream.noteKernelQueue(4000, 4);
+    stream.noteKernelQueue(0, 5); // all acknowledged
+    expect(stream.stalledSince).toBeUndefined();
+    expect(budget.bytes).toBe(0);
+  });
+});
+
 describe('StreamRegistry', () => {
+  test('an IPv6 client is counted by its network, an IPv4 client by its address', () => {
+    const r = new StreamRegistry({ maxPerIp: 2, maxStreams: 100, ipv6Prefix: 64 });
+    expect(r.admit('2001:db8:1:2::1')).toBeDefined();
+    expect(r.admit('2001:db8:1:2:ffff::9')).toBeDefined();
+    expect(r.admit('2001:db8:1:2:abcd::1')).toBeUndefined();
+    expect(r.admit('2001:db8:1:3::1')).toBeDefined();
+    expect(r.admit('203.0.113.1')).toBeDefined();
+    expect(r.admit('::ffff:203.0.113.1')).toBeDefined();
+    expect(r.admit('203.0.113.1')).toBeUndefined();
+    expect(r.admit('203.0.113.2')).toBeDefined();
+    const wide = new StreamRegistry({ maxPerIp: 1, maxStreams: 100, ipv6Prefix: 48 });
+    expect(wide.admit('2001:db8:1:2::1')).toBeDefined();
+    expect(wide.admit('2001:db8:1:ffff::1')).toBeUndefined();
+  });
+
   const fakeStream = (hash: string, ip: string) => ({ hash, ip }) as RoomStream;
 
   test('caps per IP and in total; released slots are reusable; no entry outlives its streams', () => {
