@@ -9,6 +9,8 @@
  * - `waitFor`: poll a condition instead of sleeping.
  * - `deleteRedisKeys`: afterAll cleanup of a prefix on a shared Redis.
  * - `SseClient`: an EventSource-like client over fetch streams (with Last-Event-ID).
+ * - `createBed`, `runIn`: the many-host bed (network namespaces on a bridge, root only);
+ *   `spawnChild`: a child process with its output tail, killed at exit.
  */
 export { freePort } from './ports.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
@@ -17,6 +19,10 @@ export { deleteRedisKeys } from './redis-keys.js';
 export { inProcessBackends, machineBackends, type TestBackends } from './backends.js';
 export { createBep44Signer, type Bep44Signer, type SignedBep44Item } from './bep44-signer.js';
 export { SseClient, type SseEvent, type SseOpenOptions, type SseRefusal } from './sse-client.js';
+export { spawnChild, type ChildHandle, type ChildSpawnOptions, type ExitInfo } from './processes.js';
+export {
+  BED_CIDR, BED_PREFIX, PATH_ENV, createBed, requireNetns, runIn, type Bed, type BedHost, type HostSpec, type SpawnInHostOptions,
+} from './netns.js';
 
 import { randomBytes } from 'node:crypto';
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { spawnChild, type ChildHandle } from '../topology/processes.js';
+import { spawnChild, type ChildHandle } from './processes.js';
 
 /**
  * A network of hosts on one machine: each host is a Linux network namespace
@@ -12,6 +12,9 @@ import { spawnChild, type ChildHandle } from '../topology/processes.js';
  * `destroy()`, at process exit, on SIGINT/SIGTERM, and by the next bed of
  * this machine when its creator died without cleaning up.
  */
+
+/** PATH for processes in a host: only the given environment reaches them. */
+export const PATH_ENV = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
 /** The addresses of every bed: a /24 outside the special-purpose ranges, so nodes see "public" peers. */
 export const BED_PREFIX = '25.0.0';
@@ -201,4 +204,15 @@ export function createBed(specs: HostSpec[]): Bed {
       }
     },
   };
+}
+
+/** Runs a command in `host` to its end (SIGKILLed after `timeoutMs`); its exit and output. */
+export async function runIn(
+  bed: Bed, host: string, command: string, args: string[], timeoutMs: number, cwd = process.cwd(),
+): Promise<{ code: number | null; output: string }> {
+  const child = bed.spawn(host, { name: `${command}@${host}`, command, args, env: { PATH: PATH_ENV }, cwd });
+  const timer = setTimeout(() => child.signal('SIGKILL'), timeoutMs);
+  const info = await child.exited;
+  clearTimeout(timer);
+  return { code: info.code, output: child.output() };
 }

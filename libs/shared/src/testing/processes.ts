@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
- * Child processes of a topology test: each keeps a bounded tail of its output
+ * Child processes of a topology test or a bed benchmark: each keeps a bounded tail of its output
  * (shown when a test fails), and every child still alive when the test
  * process exits is SIGKILLed, so a crashed run never leaks servers.
  */
@@ -24,7 +24,7 @@ export interface ChildHandle {
   stop(graceMs?: number): Promise<ExitInfo>;
 }
 
-export interface SpawnOptions {
+export interface ChildSpawnOptions {
   name: string;
   command: string;
   args: string[];
@@ -49,7 +49,7 @@ function track(child: ChildProcess): void {
   }
 }
 
-export function spawnChild(opts: SpawnOptions): ChildHandle {
+export function spawnChild(opts: ChildSpawnOptions): ChildHandle {
   // Only the given environment: the test runner's NODE_OPTIONS and TEST_* stay out.
   const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`${opts.name}: spawn ${opts.command} failed`);
