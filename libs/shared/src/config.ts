@@ -36,7 +36,21 @@ export interface Config {
   dht: DhtConfig;
   turn: TurnConfig;
   loadSampleMs: number;
+  /** Load below this (cpu or mem share) is an idle process's own noise and reads 0; above it, rescaled to 0..1. */
+  loadNoiseFloor: number;
+  /** Per-client-address request limit of the public port. */
+  rateLimit: RateLimitSettings;
   version: string;
+}
+
+export interface RateLimitSettings {
+  /** Sustained requests per second per address (IPv6: per /64); 0 turns the limit off. */
+  perSecond: number;
+  burst: number;
+  /** Addresses tracked at most; the least recently seen is forgotten first. */
+  maxClients: number;
+  /** A refusal is answered after this long (Retry-After); a client that ignores it gets one per hold. */
+  holdMs: number;
 }
 
 export type ServiceName = 'api' | 'rooms' | 'dht' | 'turn' | 'embedded';
@@ -357,6 +371,13 @@ export function parseConfig(env: Env, service: ServiceName = 'embedded'): Config
       promPort: r.port('TURN_PROM_PORT', 9641),
     },
     loadSampleMs: r.int('LOAD_SAMPLE_MS', 1000, 50, 60000),
+    loadNoiseFloor: r.number('LOAD_NOISE_FLOOR', 0.02, 0, 0.5),
+    rateLimit: {
+      perSecond: r.number('RATE_LIMIT_PER_SECOND', 10, 0, 1e6),
+      burst: r.int('RATE_LIMIT_BURST', 30, 1, 1e7),
+      maxClients: r.int('RATE_LIMIT_CLIENTS', 100_000, 1, 1e7),
+      holdMs: r.int('RATE_LIMIT_HOLD_MS', 2000, 0, 60_000),
+    },
     version: '1.0.0',
   };
 }

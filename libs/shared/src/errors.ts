@@ -19,6 +19,7 @@ export const ERRORS = {
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'The request body must be UTF-8 text.' },
   too_many_requests: { status: 429, message: 'Too many open streams or requests.' },
+  rate_limited: { status: 429, message: 'Too many requests from this address; retry after Retry-After seconds.' },
   credential_limit: { status: 429, message: 'This address holds as many unexpired TURN credentials as one client may.' },
   internal: { status: 500, message: 'Internal error.' },
   unavailable: { status: 503, message: 'The service is temporarily unavailable.' },

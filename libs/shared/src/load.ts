@@ -93,6 +93,14 @@ export interface LoadSamplerOptions {
   cgroupRoot?: string;
   /** Event-loop p99 delay that counts as a fully busy cpu; 1000 ms by default. */
   loopBudgetMs?: number;
+  /**
+   * Event-loop p99 delay that is not load; 100 ms by default. On a host
+   * shared with other busy processes, timers run tens of ms late while this
+   * process is idle: that is the scheduler, not clients (measured here: an
+   * idle node's p99 at 30-140 ms under a load average of 6 on 2 cores, which
+   * priced it at 10-30x the base). A loop blocked longer hurts clients.
+   */
+  loopGraceMs?: number;
 }
 
 const LOOP_RESOLUTION_MS = 20;
@@ -104,6 +112,7 @@ export function createLoadSampler(opts: LoadSamplerOptions = {}): LoadSampler {
   // A cgroup v1 "unlimited" is a huge number: the machine's memory bounds it.
   const memLimit = Math.min(limits.memBytes ?? Infinity, totalmem());
   const budgetNs = (opts.loopBudgetMs ?? 1000) * 1e6;
+  const graceNs = (opts.loopGraceMs ?? 100) * 1e6;
   const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   let lastCpu = process.cpuUsage();
@@ -121,7 +130,9 @@ export function createLoadSampler(opts: LoadSamplerOptions = {}): LoadSampler {
       // A blocked event loop is overload even when the cpu quota is not spent.
       // The histogram records whole sampling intervals (an idle loop reads the
       // resolution itself, ~20 ms): only the excess is delay.
-      const loopDelay = loop.count > 0 ? Math.max(0, loop.percentile(99) - LOOP_RESOLUTION_MS * 1e6) / budgetNs : 0;
+      const loopDelay = loop.count > 0
+        ? Math.max(0, loop.percentile(99) - LOOP_RESOLUTION_MS * 1e6 - graceNs) / budgetNs
+        : 0;
       loop.reset();
       return {
         cpu: clamp01(Math.max(cpuTime, loopDelay)),
@@ -164,6 +175,20 @@ export interface LoadMonitorDeps {
    * count rather than a noisy measurement: taken as is, not smoothed.
    */
   occupancy?: () => number;
+  /**
+   * A cpu or mem share up to this is an idle process's own noise (timers,
+   * GC, a busy machine delaying the event loop) and reads 0; above it the
+   * share is rescaled to 0..1. 0 by default; the runtime passes
+   * LOAD_NOISE_FLOOR (0.02): with POW_LOAD_FACTOR 255, 1 % of noise alone
+   * would price an idle node at 3.5x the base.
+   */
+  noiseFloor?: number;
+}
+
+/** `x` above `floor`, rescaled so that 1 stays 1. */
+export function aboveFloor(x: number, floor: number): number {
+  const f = Math.min(0.99, Math.max(0, floor));
+  return clamp01((clamp01(x) - f) / (1 - f));
 }
 
 export interface LoadMonitor {
@@ -207,6 +232,7 @@ export function createLoadMonitor(deps: LoadMonitorDeps): LoadMonitor {
   const now = deps.now ?? Date.now;
   const ownSampler = deps.sampler === undefined;
   const sampler = deps.sampler ?? createLoadSampler();
+  const floor = deps.noiseFloor ?? 0;
   const staleMs = 3 * deps.intervalMs;
   const ttlSeconds = Math.max(1, Math.ceil(staleMs / 1000));
   const key = LOAD_KEY_PREFIX + deps.instanceId;
@@ -240,13 +266,16 @@ export function createLoadMonitor(deps: LoadMonitorDeps): LoadMonitor {
     return max;
   }
 
-  async function tick(): Promise<void> {
+  /** One round; `measure: false` shares and reads without sampling (the round at start). */
+  async function round(measure: boolean): Promise<void> {
     if (running) return; // a slow store must not pile up rounds
     running = true;
     try {
-      const raw = sampler.sample();
-      cpu = smoothLoad(cpu, raw.cpu, deps.smoothing);
-      mem = smoothLoad(mem, raw.mem, deps.smoothing);
+      if (measure) {
+        const raw = sampler.sample();
+        cpu = smoothLoad(cpu, aboveFloor(raw.cpu, floor), deps.smoothing);
+        mem = smoothLoad(mem, aboveFloor(raw.mem, floor), deps.smoothing);
+      }
       try {
         node = await share(now());
         if (storeDown) log.info('store reachable again: node load shared');
@@ -265,12 +294,20 @@ export function createLoadMonitor(deps: LoadMonitorDeps): LoadMonitor {
     }
   }
 
+  const tick = (): Promise<void> => round(true);
+
   return {
     start() {
       if (timer !== undefined) return;
+      // The first interval starts now. Before, the first round measured from
+      // the sampler's creation: a few ms of start-up at full cpu read as a
+      // load of ~1/cores, which priced a fresh node at ~50x the base and took
+      // 30 s to decay. The round at start still shares and reads the other
+      // instances' loads, so a fresh instance quotes the node's load at once.
+      sampler.sample();
       timer = setInterval(() => void tick(), deps.intervalMs);
       timer.unref();
-      void tick();
+      void round(false);
     },
     stop() {
       if (timer !== undefined) clearInterval(timer);

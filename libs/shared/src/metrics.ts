@@ -12,6 +12,14 @@ export interface Metrics {
   histogram<L extends string = never>(
     name: string, help: string, labelNames?: readonly L[], buckets?: number[],
   ): Histogram<L>;
+  /**
+   * A gauge whose values `collect` sets at each scrape, so it is never stale
+   * (a value set only when something happens shows the past). The first
+   * registration of a name wins.
+   */
+  gaugeAtScrape<L extends string = never>(
+    name: string, help: string, labelNames: readonly L[], collect: (gauge: Gauge<L>) => void,
+  ): Gauge<L>;
   /** Prometheus text exposition. */
   text(): Promise<string>;
 }
@@ -36,6 +44,15 @@ export function createMetrics(opts: { service: string; defaultMetrics?: boolean 
     gauge(name, help, labelNames = []) {
       const full = METRIC_PREFIX + name;
       return existing(full) ?? new Gauge({ name: full, help, labelNames, registers: [registry] });
+    },
+    gaugeAtScrape(name, help, labelNames, collect) {
+      const full = METRIC_PREFIX + name;
+      return existing(full) ?? new Gauge({
+        name: full, help, labelNames, registers: [registry],
+        collect() {
+          collect(this);
+        },
+      });
     },
     histogram(name, help, labelNames = [], buckets) {
       const full = METRIC_PREFIX + name;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createLoadMonitor, type LoadMonitor } from './load.js';
 import { loadIdentity, loadSecret } from './identity.js';
 import { createPowGate, type PowGate } from './pow/index.js';
-import { difficulty, endpointWork, nodeWork, roomWork, type PricedEndpoint } from './price.js';
+import { PRICED_ENDPOINTS, difficulty, endpointWork, nodeWork, roomWork, type PricedEndpoint } from './price.js';
 import { resolveTurnBackend } from './turn-backend.js';
 import { turnUrls } from './turn-credentials.js';
 import type { ServiceDeps } from './service.js';
@@ -74,16 +74,16 @@ export async function createNodeRuntime(deps: ServiceDeps, opts: RuntimeOptions 
     turnSecret: await loadSecret(store, 'turn', config.turnSecret),
   }));
   const instanceId = opts.instanceId ?? `${config.service}-${randomBytes(6).toString('hex')}`;
-  const load = createLoadMonitor({ store, instanceId, intervalMs: config.loadSampleMs, log, metrics });
+  const load = createLoadMonitor({
+    store, instanceId, intervalMs: config.loadSampleMs, log, metrics, noiseFloor: config.loadNoiseFloor,
+  });
   const pow = createPowGate({ secret: loaded.nodeSecret, store, pow: config.pow, metrics });
   const turn = turnUrls(config.turn, resolveTurnBackend(config.turn.backend));
-  const priceGauge = metrics.gauge('price_work', 'Current price (work) of an endpoint', ['endpoint']);
-
-  const price = (endpoint: PricedEndpoint): number => {
-    const work = endpointWork(endpoint, nodeWork(load.nodeLoad(), config.pow), config.pow);
-    priceGauge.set({ endpoint }, work);
-    return work;
-  };
+  const price = (endpoint: PricedEndpoint): number =>
+    endpointWork(endpoint, nodeWork(load.nodeLoad(), config.pow), config.pow);
+  metrics.gaugeAtScrape('price_work', 'Current price (work) of an endpoint, computed at scrape', ['endpoint'], (g) => {
+    for (const endpoint of PRICED_ENDPOINTS) g.set({ endpoint }, price(endpoint));
+  });
   const quoteWork = (work: number): Quote => {
     const { token, expires } = pow.current();
     return { token, work, difficulty: difficulty(work), expires };

@@ -36,7 +36,7 @@ afterAll(async () => {
 
 function expectCommonHeaders(res: Response): void {
   expect(res.headers.get('access-control-allow-origin')).toBe('*');
-  expect(res.headers.get('access-control-expose-headers')).toBe('X-PoW-Token, X-PoW-Work');
+  expect(res.headers.get('access-control-expose-headers')).toBe('X-PoW-Token, X-PoW-Work, Retry-After');
   expect(res.headers.get('x-pow-token')).toBe(PRICE.token);
   expect(res.headers.get('x-pow-work')).toBe(String(PRICE.work));
 }

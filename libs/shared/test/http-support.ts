@@ -2,6 +2,7 @@
 import { connect, type Socket } from 'node:net';
 import type { DefaultContext, DefaultState, Middleware } from 'koa';
 import { createPublicApp } from '../src/http/app.js';
+import type { RateLimitConfig } from '../src/http/rate-limit.js';
 import { createHttpServer } from '../src/http/server.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
@@ -33,10 +34,15 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startPublicApp<C = DefaultContext>(routes: Array<Middleware<DefaultState, C>>, opts: { trustProxy?: string[] } = {}): Promise<RunningApp> {
+export async function startPublicApp<C = DefaultContext>(
+  routes: Array<Middleware<DefaultState, C>>, opts: { trustProxy?: string[]; rateLimit?: RateLimitConfig } = {},
+): Promise<RunningApp> {
   const { log, lines } = captureLog();
   const metrics = createMetrics({ service: 'test', defaultMetrics: false });
-  const app = createPublicApp({ log, metrics, trustProxy: opts.trustProxy ?? ['127.0.0.0/8', '::1/128'], price: () => PRICE }, routes);
+  const app = createPublicApp({
+    log, metrics, trustProxy: opts.trustProxy ?? ['127.0.0.0/8', '::1/128'], price: () => PRICE,
+    ...(opts.rateLimit !== undefined ? { rateLimit: opts.rateLimit } : {}),
+  }, routes);
   const server = createHttpServer({ host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 200 });
   const { port } = await server.start();
   return { url: `http://127.0.0.1:${port}`, port, lines, metrics, stop: () => server.stop() };

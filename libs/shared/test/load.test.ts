@@ -7,7 +7,8 @@ import { waitFor } from '@mesh/shared/testing';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import {
-  createLoadMonitor, createLoadSampler, readCgroupLimits, smoothLoad, type LoadSample, type LoadSampler,
+  LOAD_KEY_PREFIX, aboveFloor, createLoadMonitor, createLoadSampler, readCgroupLimits, smoothLoad,
+  type LoadSample, type LoadSampler,
 } from '../src/load.js';
 import { createMemoryBackend, createMemoryStore, type MemoryBackend } from '../src/store/memory.js';
 import { StoreError, type Store } from '../src/store/store.js';
@@ -171,6 +172,59 @@ describe('load monitor', () => {
     }
   });
 
+  test('cpu spent before start (start-up work) is not counted as load', async () => {
+    const { client } = world();
+    const { log } = capturingLogger();
+    const store = client();
+    // The runtime's own settings: the real sampler, production smoothing and floor.
+    const m = createLoadMonitor({ store, instanceId: 'fresh', intervalMs: 100, log, sampler: createLoadSampler(), noiseFloor: 0.02 });
+    const end = Date.now() + 300;
+    let x = 0;
+    while (Date.now() < end) x += Math.sqrt(x + 1); // a busy start-up, event loop blocked too
+    expect(x).toBeGreaterThan(0);
+    m.start();
+    try {
+      // The round at start shares a sample without measuring: before the fix it measured the busy 300 ms.
+      await waitFor(async () => (await store.get(`${LOAD_KEY_PREFIX}fresh`)) !== null, { message: 'the first sample' });
+      expect(m.localLoad()).toBe(0);
+      expect(m.nodeLoad()).toBe(0);
+    } finally {
+      m.stop();
+    }
+  });
+
+  test('the round at start reads the other instances, so a fresh instance quotes the node load at once', async () => {
+    const { client } = world();
+    const { log } = capturingLogger();
+    const busy = createLoadMonitor({ store: client(), instanceId: 'busy', intervalMs: 60_000, log, sampler: fakeSampler({ cpu: 0.6, mem: 0 }), smoothing: crisp });
+    await busy.tick();
+    const fresh = createLoadMonitor({ store: client(), instanceId: 'fresh', intervalMs: 60_000, log, sampler: fakeSampler({ cpu: 1, mem: 0 }), smoothing: crisp });
+    fresh.start();
+    try {
+      await waitFor(() => fresh.nodeLoad() > 0, { message: 'the node load read at start' });
+      expect(fresh.nodeLoad()).toBeCloseTo(0.6);
+      expect(fresh.localLoad()).toBe(0); // its own busy sampler was not read at start
+    } finally {
+      fresh.stop();
+    }
+  });
+
+  test('shares up to the noise floor read 0; above it they are rescaled', async () => {
+    expect(aboveFloor(0.02, 0.02)).toBe(0);
+    expect(aboveFloor(0.01, 0.02)).toBe(0);
+    expect(aboveFloor(1, 0.02)).toBe(1);
+    expect(aboveFloor(0.51, 0.02)).toBeCloseTo(0.5);
+    const { client } = world();
+    const { log } = capturingLogger();
+    const sampler = fakeSampler({ cpu: 0.015, mem: 0.004 });
+    const m = createLoadMonitor({ store: client(), instanceId: 'idle', intervalMs: 60_000, log, sampler, smoothing: crisp, noiseFloor: 0.02 });
+    await m.tick();
+    expect(m.localLoad()).toBe(0);
+    sampler.value = { cpu: 0.51, mem: 0.004 };
+    await m.tick();
+    expect(m.localLoad()).toBeCloseTo(0.5);
+  });
+
   test('rejects an instance id that is not safe in a key', () => {
     const { client } = world();
     const { log } = capturingLogger();
@@ -180,7 +234,7 @@ describe('load monitor', () => {
 
 describe('process sampler', () => {
   test('busy cpu and a blocked event loop show as cpu load; values stay in 0..1', () => {
-    const s = createLoadSampler({ loopBudgetMs: 1000 });
+    const s = createLoadSampler({ loopBudgetMs: 1000, loopGraceMs: 0 });
     try {
       s.sample();
       const end = Date.now() + 150;
@@ -204,6 +258,19 @@ describe('process sampler', () => {
       s.sample();
       await new Promise((r) => setTimeout(r, 500));
       expect(s.sample().cpu).toBeLessThan(0.15);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('event-loop delay within the grace is not load; beyond it, it is', () => {
+    const s = createLoadSampler({ loopBudgetMs: 1000, loopGraceMs: 100 });
+    try {
+      s.sample();
+      // One 400 ms block: p99 ~400 ms, (400 - 20 - 100) / 1000 ~ 0.28 however little cpu a busy host gave us.
+      const end = Date.now() + 400;
+      while (Date.now() < end) { /* blocked */ }
+      expect(s.sample().cpu).toBeGreaterThan(0.2);
     } finally {
       s.close();
     }

@@ -6,7 +6,7 @@ export const CORS_HEADERS = {
   allowMethods: 'GET, POST, OPTIONS',
   allowHeaders: 'Content-Type, X-PoW, Last-Event-ID',
   maxAgeSeconds: 86400,
-  exposeHeaders: 'X-PoW-Token, X-PoW-Work',
+  exposeHeaders: 'X-PoW-Token, X-PoW-Work, Retry-After',
 } as const;
 
 /**

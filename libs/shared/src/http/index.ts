@@ -7,4 +7,5 @@ export * from './html.js';
 export * from './metrics.js';
 export * from './negotiate.js';
 export * from './price-headers.js';
+export * from './rate-limit.js';
 export * from './server.js';
