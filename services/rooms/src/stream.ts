@@ -106,10 +106,13 @@ export class RoomStream implements BudgetedStream {
   noteKernelQueue(queued: number, now: number): void {
     const sock = this.res.socket;
     if (this.closed || !sock) return;
+    const queuedBefore = this.kernelQueued;
     this.kernelQueued = queued;
     // Handed to the kernel minus what it still holds: what the peer acknowledged.
     const acked = sock.bytesWritten - sock.writableLength - queued;
-    if (queued === 0 || acked > this.acked) {
+    // Stalled only when bytes queued at the last sample are still not acknowledged
+    // (bytes written since then may simply be in flight).
+    if (queued === 0 || queuedBefore === 0 || acked > this.acked) {
       this.acked = acked;
       this.ackStalledAt = undefined;
       if (this.stalledAt === undefined) this.opts.budget.unstall(this);

@@ -214,6 +214,13 @@ describe('backpressure and the worker budget', () => {
     stream.noteKernelQueue(4000, 4);
     stream.noteKernelQueue(0, 5); // all acknowledged
     expect(stream.stalledSince).toBeUndefined();
+    sock.bytesWritten = 6100;
+    stream.noteKernelQueue(100, 6); // new bytes in flight, none queued at the last sample: not a stall
+    expect(stream.stalledSince).toBeUndefined();
+    stream.noteKernelQueue(100, 7);
+    expect(stream.stalledSince).toBe(7);
+    stream.noteKernelQueue(0, 8);
+    expect(stream.stalledSince).toBeUndefined();
     expect(budget.bytes).toBe(0);
   });
 });
