@@ -11,10 +11,16 @@ import {
 import {
   Address, CONSTANTS, Message, NodeTurnServer, Transport, assertTestedNodeTurn, installedNodeTurnVersion, type NtMessage, type NtServer,
 } from './modules.js';
+import { literalLookup } from './relay-socket.js';
 import { createRestAuth } from './rest-auth.js';
 import { isChannelData, readChannelData } from './wire.js';
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
+/** Receive and send buffer of the listening socket (the kernel caps it at net.core.rmem_max / wmem_max). */
+const SERVER_SOCKET_BUFFER_BYTES = 2 * 1024 * 1024;
+/** node-turn's 5-tuple key of a transport-like object (the allocation table's key). */
+type TupleEnds = { protocol: number; src: { address: string; port: number }; dst: { address: string; port: number } };
+const fiveTuple = (t: TupleEnds): string => (Transport.prototype.get5Tuple as (this: TupleEnds) => string).call(t);
 
 /** The address put in XOR-RELAYED-ADDRESS: the listening IP, or the public one when listening on all. */
 function relayIp(listenHost: string, publicHost: string): string {
@@ -110,14 +116,16 @@ export function createNodeTurnBackend(deps: TurnBackendDeps & {
    * send once a channel is bound) was dropped.
    */
   function onDatagram(server: NtServer, sock: Socket, local: InstanceType<typeof Address>, buf: Buffer, from: string, port: number): void {
-    const transport = new Transport(CONSTANTS.TRANSPORT.PROTOCOL.UDP, new Address(from, port), local, sock);
     if (isChannelData(buf)) {
+      // The hot path (every relayed packet of a bound channel): node-turn's own 5-tuple key, without
+      // building its Address and Transport objects.
       const cd = readChannelData(buf);
-      const a = cd && table?.get(transport.get5Tuple());
+      const a = cd && table?.get(fiveTuple({ protocol: CONSTANTS.TRANSPORT.PROTOCOL.UDP, src: { address: from, port }, dst: local }));
       const peer = a && cd ? a.channels.get(cd.channel) : undefined;
       if (a && cd && peer) a.toPeer(cd.data, peer.address, peer.port);
       return;
     }
+    const transport = new Transport(CONSTANTS.TRANSPORT.PROTOCOL.UDP, new Address(from, port), local, sock);
     const msg = new Message(server, transport);
     try {
       // Only requests and indications come from clients.
@@ -138,7 +146,12 @@ export function createNodeTurnBackend(deps: TurnBackendDeps & {
       assertTestedNodeTurn(version());
       applyCodecFixes();
       const server = build();
-      const sock = createSocket({ type: isIPv6(config.listenHost) ? 'udp6' : 'udp4', ipv6Only: false });
+      // coturn's listener buffers (UR_SERVER_SOCK_BUF_SIZE): every client's packets queue on this one socket,
+      // and the 208 KB default overflowed in bursts (bench/turn.bench.ts, RcvbufErrors on the node's host).
+      const sock = createSocket({
+        type: isIPv6(config.listenHost) ? 'udp6' : 'udp4', ipv6Only: false,
+        recvBufferSize: SERVER_SOCKET_BUFFER_BYTES, sendBufferSize: SERVER_SOCKET_BUFFER_BYTES, lookup: literalLookup,
+      });
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
         sock.bind({ address: config.listenHost, port: config.port, exclusive: true }, () => {

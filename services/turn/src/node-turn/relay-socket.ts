@@ -1,8 +1,20 @@
 import { randomInt } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup } from 'node:dns';
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
+import { isIP, isIPv6 } from 'node:net';
 
 const ATTEMPTS = 32;
+
+/**
+ * dgram's `lookup` for our sockets: an IP literal (every relayed packet's destination) is answered at
+ * once; dns.lookup answers even a literal through process.nextTick, a deferral and closure per packet
+ * sent. Names (a configured listen host) still go through dns.lookup.
+ */
+export const literalLookup: NonNullable<SocketOptions['lookup']> = (address, options, callback) => {
+  const family = isIP(address);
+  if (family !== 0) callback(null, address, family);
+  else lookup(address, options, callback);
+};
 
 /**
  * Binds a relay socket on a random port of [min, max], even when `even`
@@ -32,7 +44,7 @@ export async function bindRelayPair(host: string, min: number, max: number): Pro
 }
 
 async function tryBind(host: string, port: number): Promise<Socket | undefined> {
-  const sock = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: false });
+  const sock = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: false, lookup: literalLookup });
   const ok = await new Promise<boolean>((resolve) => {
     sock.once('error', () => resolve(false));
     sock.bind({ address: host, port, exclusive: true }, () => resolve(true));

@@ -22,10 +22,12 @@ export function readChannelData(buf: Buffer): { channel: number; data: Buffer } 
 /** ChannelData with padding to 4 bytes (mandatory over TCP, harmless over UDP). */
 export function writeChannelData(channel: number, data: Buffer): Buffer {
   const pad = (4 - (data.length % 4)) % 4;
-  const out = Buffer.alloc(4 + data.length + pad);
+  // Unzeroed (every byte is written below): this runs for every packet relayed to a client.
+  const out = Buffer.allocUnsafe(4 + data.length + pad);
   out.writeUInt16BE(channel, 0);
   out.writeUInt16BE(data.length, 2);
   data.copy(out, 4);
+  out.fill(0, 4 + data.length);
   return out;
 }
 
