@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { formatIp, normalizeIp } from '@mesh/shared';
+import { parseIp } from '@mesh/shared';
 
 /**
  * The kernel's send queues of this host's TCP sockets (Linux: `tx_queue` of
@@ -9,36 +9,44 @@ import { formatIp, normalizeIp } from '@mesh/shared';
  * held 558 MiB of kernel send queue and no byte in user space.
  */
 
-/** Key of a connection as seen from our side: the peer's address and port. */
-export function peerKey(ip: string, port: number): string {
-  return `${normalizeIp(ip)}|${port}`;
-}
-
-/** `0100007F` (IPv4, one little-endian word) or 32 hex digits (IPv6, four such words) as address bytes. */
-function procAddress(hex: string): Uint8Array | undefined {
-  if (hex.length !== 8 && hex.length !== 32) return undefined;
-  const out = new Uint8Array(hex.length / 2);
-  for (let word = 0; word < hex.length / 8; word++) {
-    for (let i = 0; i < 4; i++) {
-      out[word * 4 + i] = parseInt(hex.slice(word * 8 + (3 - i) * 2, word * 8 + (3 - i) * 2 + 2), 16);
-    }
+/**
+ * Key of a connection as /proc writes its peer: the address as 8 (IPv4) or
+ * 32 (IPv6, IPv4-mapped included) hex digits, 32-bit words in host order
+ * (little-endian), then `:` and the port in 4 hex digits. Computed once per
+ * stream, so a sweep compares raw text and decodes no address.
+ */
+export function procPeerKey(ip: string, port: number): string | undefined {
+  const b = parseIp(ip);
+  if (b === undefined) return undefined;
+  let hex = '';
+  for (let word = 0; word < b.length; word += 4) {
+    for (let i = 3; i >= 0; i--) hex += (b[word + i] ?? 0).toString(16).padStart(2, '0');
   }
-  return out;
+  return `${hex}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
 }
 
-/** Established connections on `localPort` → bytes in their send queue. */
+/**
+ * Established connections on `localPort` → bytes in their send queue, keyed
+ * as procPeerKey. Fixed fields, no regex: a sweep reads one line per socket.
+ */
 export function parseSendQueues(text: string, localPort: number, into: Map<string, number>): void {
-  const portHex = `:${localPort.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    const [local, remote, state, queues] = [f[1], f[2], f[3], f[4]];
-    if (local === undefined || remote === undefined || queues === undefined) continue;
-    if (state !== '01' || !local.endsWith(portHex)) continue; // 01: established
-    const colon = remote.indexOf(':');
-    const addr = procAddress(remote.slice(0, colon));
-    if (addr === undefined) continue;
-    const tx = parseInt(queues.slice(0, queues.indexOf(':')), 16);
-    into.set(peerKey(formatIp(addr), parseInt(remote.slice(colon + 1), 16)), Number.isFinite(tx) ? tx : 0);
+  const portHex = `:${localPort.toString(16).toUpperCase().padStart(4, '0')} `;
+  for (let start = 0; start < text.length;) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    // `  sl: local remote st tx:rx ...`
+    const colon = text.indexOf(': ', start);
+    if (colon !== -1 && colon < end) {
+      const local = colon + 2;
+      const remote = text.indexOf(' ', local) + 1;
+      const state = text.indexOf(' ', remote) + 1;
+      if (remote > 0 && state > 0 && state < end && text.startsWith(portHex, remote - portHex.length)
+        && text.startsWith('01 ', state)) { // 01: established
+        const tx = parseInt(text.slice(state + 3, text.indexOf(':', state + 3)), 16);
+        into.set(text.slice(remote, state - 1), Number.isFinite(tx) ? tx : 0);
+      }
+    }
+    start = end + 1;
   }
 }
 

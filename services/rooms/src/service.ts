@@ -11,7 +11,7 @@ import { createPostHandler } from './post.js';
 import { StreamRegistry } from './registry.js';
 import { createRoomMetrics } from './room-metrics.js';
 import { createRoomPrice } from './room-price.js';
-import { peerKey, readSendQueues } from './send-queue.js';
+import { readSendQueues } from './send-queue.js';
 import { KEEP_ALIVE_FRAME, frameMessage } from './sse.js';
 import { orUnavailable } from './store-errors.js';
 import { createSubscribeHandler } from './subscribe.js';
@@ -130,7 +130,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
         const now = Date.now();
         for (const s of streams) {
           const p = s.peer;
-          if (p !== undefined && p.localPort === port) s.noteKernelQueue(queues.get(peerKey(p.ip, p.port)) ?? 0, now);
+          if (p !== undefined && p.localPort === port) s.noteKernelQueue(queues.get(p.key) ?? 0, now);
         }
       }
       budget.dropStalledSince(Date.now() - room.slowReaderMs);

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { compareLogIds } from '@mesh/shared';
 import type { BudgetedStream, BufferBudget } from './budget.js';
+import { procPeerKey } from './send-queue.js';
 
 /** Why the server closed a stream (metric label of `room_streams_dropped_total`). */
 export type DropReason = 'slow' | 'shutdown';
@@ -63,6 +64,7 @@ export class RoomStream implements BudgetedStream {
   private acked = 0;
   private drainWaiters: (() => void)[] = [];
   private readonly onDrain = (): void => this.drained();
+  private peerCache: { key: string; localPort: number } | undefined;
 
   constructor(opts: RoomStreamOptions) {
     this.opts = opts;
@@ -89,13 +91,16 @@ export class RoomStream implements BudgetedStream {
     return Math.min(this.stalledAt, this.ackStalledAt);
   }
 
-  /** The peer's address and port, the key of its kernel send queue; undefined once the socket is gone. */
-  get peer(): { ip: string; port: number; localPort: number } | undefined {
+  /** Where the kernel lists this connection (its local port, the peer as /proc writes it); undefined without a socket. */
+  get peer(): { key: string; localPort: number } | undefined {
+    if (this.peerCache !== undefined) return this.peerCache;
     const sock = this.res.socket;
     if (!sock || sock.remoteAddress === undefined || sock.remotePort === undefined || sock.localPort === undefined) {
       return undefined;
     }
-    return { ip: sock.remoteAddress, port: sock.remotePort, localPort: sock.localPort };
+    const key = procPeerKey(sock.remoteAddress, sock.remotePort);
+    if (key === undefined) return undefined;
+    return (this.peerCache = { key, localPort: sock.localPort });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { frameEvent, frameMessage, frameRetry, framedBodyBytes } from '../src/sse.js';
-import { parseSendQueues } from '../src/send-queue.js';
+import { parseSendQueues, procPeerKey } from '../src/send-queue.js';
 import { isRoomHash } from '../src/hash.js';
 
 /** Parses frames the way EventSource does (one event per blank-line-terminated block). */
@@ -61,7 +61,7 @@ describe('framed body size (the post limit)', () => {
 });
 
 describe('kernel send queues (/proc/net/tcp)', () => {
-  test('established connections on the port, keyed by peer; IPv4-mapped peers as IPv4', () => {
+  test('established connections on the port, keyed by the peer as /proc writes it', () => {
     const tcp = [
       '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
       '   0: 0100007F:1F90 0200007F:9C40 01 0000A000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0',
@@ -76,7 +76,11 @@ describe('kernel send queues (/proc/net/tcp)', () => {
     const out = new Map<string, number>();
     parseSendQueues(tcp, 8080, out);
     parseSendQueues(tcp6, 8080, out);
-    expect(out).toEqual(new Map([['127.0.0.2|40000', 0xa000], ['127.0.0.5|80', 0x100], ['2001:db8::1|81', 2]]));
+    const k1 = procPeerKey('127.0.0.2', 40000);
+    const k2 = procPeerKey('::ffff:127.0.0.5', 80);
+    const k3 = procPeerKey('2001:db8::1', 81);
+    expect([k1, k2, k3]).toEqual(['0200007F:9C40', '0000000000000000FFFF00000500007F:0050', 'B80D0120000000000000000001000000:0051']);
+    expect(out).toEqual(new Map([[k1, 0xa000], [k2, 0x100], [k3, 2]]));
   });
 });
 
