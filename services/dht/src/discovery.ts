@@ -90,6 +90,12 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
   const addresses = new Map<string, AddressState>();
   /** Consecutive failed re-probes of each listed URL. */
   const listedFailures = new Map<string, number>();
+  /**
+   * Listed URLs by the address they were verified at: a probe of that
+   * address that fails counts against them whoever offered it (a DHT answer
+   * may re-offer a dead node's address before its re-probe is due).
+   */
+  const listedAt = new Map<string, Set<string>>();
   const queue: QueuedProbe[] = [];
   /** Addresses queued or being probed: offered again meanwhile, they are ignored. */
   const pending = new Set<string>();
@@ -196,12 +202,13 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     if (stopped) return;
     probes.inc({ outcome });
     if (verifiedUrl !== undefined) listedFailures.delete(verifiedUrl);
-    for (const url of peer.listedUrls ?? []) if (url !== verifiedUrl) await listedProbeFailed(url);
+    const listed = new Set([...(peer.listedUrls ?? []), ...(listedAt.get(peer.key) ?? [])]);
+    for (const url of listed) if (url !== verifiedUrl) await listedProbeFailed(url, peer.key);
 
     const prev = addresses.get(peer.key);
     if (outcome === 'verified') {
       remember(peer.key, { nextAtMs: now() + NODE_REVERIFY_MS, failures: 0 });
-    } else if (peer.listedUrls !== undefined) {
+    } else if (listed.size > 0) {
       // A listed node gets its second chance a minute later, not after a backoff.
       remember(peer.key, { nextAtMs: now() + NODE_RETRY_MS, failures: (prev?.failures ?? 0) + 1 });
     } else {
@@ -211,13 +218,16 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     }
   }
 
-  async function listedProbeFailed(url: string): Promise<void> {
+  async function listedProbeFailed(url: string, addr: string): Promise<void> {
     const failures = (listedFailures.get(url) ?? 0) + 1;
     if (failures < NODE_MAX_FAILURES) {
       listedFailures.set(url, failures);
       return;
     }
     listedFailures.delete(url);
+    const urls = listedAt.get(addr);
+    urls?.delete(url);
+    if (urls?.size === 0) listedAt.delete(addr);
     try {
       await store.forget(NODES_SET, url);
       await store.del(nodeKey(url));
@@ -248,6 +258,14 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     const record: NodeRecord = { id, url, addr, seenMs: t };
     await store.set(key, JSON.stringify(record), { ttlSeconds: NODE_TTL_MS / 1000 });
     await store.touch(NODES_SET, url, t);
+    let urls = listedAt.get(addr);
+    if (urls === undefined) {
+      // Bounded by what the store keeps (maxNodes), plus addresses forgotten by the sweep.
+      if (listedAt.size >= MAX_TRACKED_ADDRESSES) listedAt.delete(listedAt.keys().next().value as string);
+      urls = new Set();
+      listedAt.set(addr, urls);
+    }
+    urls.add(url);
     if (!known) log.info({ url, id, addr }, 'mesh node verified');
     return true;
   }

@@ -186,6 +186,24 @@ describe('discovery bounds', () => {
     }
   });
 
+  test('a failed probe of a listed address counts against the listed node whoever offered it', async () => {
+    let alive = true;
+    const { d, s, advance } = setup(async (p) => (alive ? verifyAll(p, { network, allowInsecure: true, timeoutMs: 1 }) : { ok: false, reason: 'refused' }));
+    d.offer(peer(1));
+    await d.idle();
+    alive = false;
+    // A DHT answer offers the dead node's address before its re-probe is due in reverify.
+    advance(NODE_REVERIFY_MS);
+    d.newRound();
+    d.offer(peer(1));
+    await d.idle();
+    advance(NODE_RETRY_MS);
+    d.newRound();
+    d.offer(peer(1));
+    await d.idle();
+    expect(await s.size(NODES_SET)).toBe(0);
+  });
+
   test('a listed address that now serves another node counts as a failed re-probe', async () => {
     let id = idOf(1);
     let url = 'http://node-a.example';

@@ -156,10 +156,16 @@ export async function createMeshBed(opts: MeshBedOptions): Promise<MeshBed> {
     async waitForgotten(survivors, dead, timeoutMs) {
       const gone = new Set(dead.map((n) => n.url));
       let last: (string[] | null)[] = [];
-      await waitFor(async () => {
-        last = await Promise.all(survivors.map((n) => nodesOf(n)));
-        return last.every((l) => l !== null && l.every((u) => !gone.has(u)));
-      }, { timeoutMs, intervalMs: 2000, message: `no survivor lists a dead node: ${JSON.stringify(last)}` });
+      try {
+        await waitFor(async () => {
+          last = await Promise.all(survivors.map((n) => nodesOf(n)));
+          return last.every((l) => l !== null && l.every((u) => !gone.has(u)));
+        }, { timeoutMs, intervalMs: 2000, message: 'no survivor lists a dead node' });
+      } catch (err) {
+        const silent = survivors.filter((_, i) => last[i] === null)
+          .map((n) => `${n.name} (running: ${n.child.isRunning()}):\n${n.child.output().slice(-2000)}`);
+        throw new Error(`lists: ${JSON.stringify(last)}\nsurvivors not answering: ${silent.join('\n') || 'none'}`, { cause: err });
+      }
     },
     async startClient(host, seed, appId, room) {
       const sock = join(dir, `client-${host}.sock`);
