@@ -11,8 +11,10 @@ import { startMeshNode } from './support/node.js';
 // exit 0, "stopped", coturn's work folder removed. Needs `make build`.
 
 const dirs: string[] = [];
+const stops: (() => Promise<void>)[] = [];
 
 afterAll(async () => {
+  await Promise.all(stops.map((stop) => stop()));
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
@@ -30,6 +32,8 @@ describe('a first run of the embedded node', () => {
     const tmp = await mkdtemp(join(tmpdir(), 'mesh-first-run-'));
     dirs.push(tmp);
     const node = await startMeshNode({ name: 'first-run', turnBackend: 'coturn', env: { TMPDIR: tmp, LOG_LEVEL: 'info' } });
+    // A failed expectation must not leave the node running (its pipes would keep jest alive).
+    stops.push(() => node.child.stop(1000).then(() => undefined));
     // Ready came over HTTP; the log line over a pipe, which may be read a moment later.
     await waitFor(() => lines(node.child.output()).some((l) => l.msg === 'started'), { timeoutMs: 5000, intervalMs: 20, message: 'the started line' });
     const started = lines(node.child.output()).filter((l) => l.msg === 'started');

@@ -22,7 +22,9 @@ export const embeddedNode: LaunchSpec = {
     const rooms = createRoomsService({ ...deps, runtime });
     const api = createApiService({ ...deps, runtime });
     return {
-      services: [runtimeService, turn, dht, rooms, api],
+      // api before dht: onListening runs in this order, and the dht announces the node
+      // only once the api says it listens (asked before, it logged a wait after "started").
+      services: [runtimeService, turn, rooms, api, dht],
       routes: [rooms.routes, api.routes].filter((r) => r !== undefined),
       price: () => runtime.quote(),
       // What `make run` users look for in its last start-up line.
