@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
 
-.PHONY: help deps build typecheck run test bench bench-quick bench-mesh services clean
+.PHONY: help deps build typecheck run test bench bench-quick bench-mesh soak services clean
 
 help:
 	@echo "make run    start a whole node on embedded defaults (one process)"
@@ -50,6 +50,12 @@ bench-quick: build services
 # (median of 3 runs), rerouting of clients, expiry of the dead. About 8 minutes.
 bench-mesh: build services
 	$(NODE_JEST) --runInBand --testMatch '<rootDir>/test/bed/*.bench.ts'
+
+# 30 minutes of mixed load on the embedded node and a cluster at once, RSS and open fds every
+# minute (SOAK_MINUTES to change); figures in BENCHMARKS.md.
+soak: build services
+	npx tsc -b bench
+	node bench/dist/soak.js --minutes $${SOAK_MINUTES:-30}
 
 clean:
 	rm -rf libs/*/dist services/*/dist apps/*/dist bench/dist

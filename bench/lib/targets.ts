@@ -50,8 +50,10 @@ function meshEnv(extra: Record<string, string>): Record<string, string> {
   };
 }
 
-function meshProcess(entry: string, env: Record<string, string>): Promise<ServerProcess<{ port: number; opsPort: number }>> {
-  return startServerProcess({ command: process.execPath, args: [join(ROOT, entry)], env: meshEnv(env), ready: startedLine });
+export function meshProcess(
+  entry: string, env: Record<string, string>, ready: (line: string) => { port: number; opsPort: number } | undefined = startedLine,
+): Promise<ServerProcess<{ port: number; opsPort: number }>> {
+  return startServerProcess({ command: process.execPath, args: [join(ROOT, entry)], env: meshEnv(env), ready });
 }
 
 async function meshCluster(prefix: string): Promise<Target> {
