@@ -154,6 +154,7 @@ async function uclient(bed: Bed, ip: string, sessions: number): Promise<{ sent: 
   ], 120_000);
   const ms = Date.now() - started;
   const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(r.output);
+  if (!totals) console.error(`uclient (${sessions} sessions via ${ip}) reported no totals (exit ${r.code}): ${r.output.slice(-1500)}`);
   const sent = totals ? Number(totals[1]) : 0;
   const received = totals ? Number(totals[2]) : 0;
   return { sent, received, loss: sent > 0 ? (100 * (sent - received)) / sent : 100, ms };
