@@ -21,6 +21,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { turnCredentials } from '@mesh/shared';
@@ -63,18 +64,24 @@ interface Row {
   mbPerSecond: number;
   /** Datagrams the kernel dropped for a full socket receive buffer during the run, per host (/proc/net/snmp of its namespace). */
   rcvbufDrops: { client: number; target: number; peer: number };
-  /** CPU (user + system, all threads) the target's process spent per 1000 messages sent by the client. */
+  /** CPU (user + system, every process of the target's host) per 1000 messages sent by the client. */
   cpuMsPer1000: number;
 }
 
-/** utime + stime of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+/** utime + stime of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
 function cpuMs(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
-    return NaN;
+    return 0;
   }
+}
+
+/** CPU of every process in a host (the service and its coturn child alike). */
+function hostCpuMs(bed: Bed, host: string): number {
+  const out = spawnSync('ip', ['netns', 'pids', bed.host(host).ns], { encoding: 'utf8' }).stdout ?? '';
+  return out.split('\n').map(Number).filter((p) => Number.isInteger(p) && p > 0).reduce((sum, p) => sum + cpuMs(p), 0);
 }
 
 /** UDP RcvbufErrors of a host: each namespace keeps its own counters. */
@@ -180,9 +187,9 @@ async function main(): Promise<void> {
         for (const n of SESSIONS) {
           const hosts = [CLIENT.name, t.host, PEER.name];
           const before = await Promise.all(hosts.map((h) => rcvbufErrors(bed, h)));
-          const cpu0 = cpuMs(child.pid);
+          const cpu0 = hostCpuMs(bed, t.host);
           const r = await uclient(bed, ip, n);
-          const cpu = cpuMs(child.pid) - cpu0;
+          const cpu = hostCpuMs(bed, t.host) - cpu0;
           const after = await Promise.all(hosts.map((h) => rcvbufErrors(bed, h)));
           const [client, target, peer] = after.map((a, i) => a - (before[i] ?? 0)) as [number, number, number];
           rows.push({
