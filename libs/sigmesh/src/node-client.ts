@@ -180,14 +180,18 @@ export class NodeClient {
   /**
    * Solves a proof now for a request sent later (a bye fired while the page unloads):
    * bound to this method, path and body, good while the remembered price's token is
-   * accepted. Null when the path's price is not known yet.
+   * accepted. It bids `factor` times the current price, so a price that rises a while
+   * later still accepts it. Null when the path's price is not known yet.
    */
-  async prepay(method: 'GET' | 'POST', path: string, body: string, opts: Omit<PaidRequestOptions, 'body' | 'contentType'> = {}): Promise<string | null> {
+  async prepay(
+    method: 'GET' | 'POST', path: string, body: string, factor = 1, opts: Omit<PaidRequestOptions, 'body' | 'contentType'> = {},
+  ): Promise<{ proof: string; work: number } | null> {
     const price = this.price(path);
     if (!price) return null;
     if (!this.opts.solver) throw new SigmeshError('pow_exhausted', `${path} needs proof of work but no solver was given`);
     const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
-    return this.opts.solver.solve({ token: price.token, work: price.work, method, path, body }, so);
+    const work = Math.ceil(Number(price.work) * Math.max(1, factor));
+    return { proof: await this.opts.solver.solve({ token: price.token, work, method, path, body }, so), work };
   }
 
   /**

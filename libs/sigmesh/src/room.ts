@@ -89,11 +89,18 @@ export const HEARTBEAT_MS = 10_000;
 export const PEER_TIMEOUT_MS = 25_000;
 /** A pre-paid bye is renewed this often: its token must still be accepted (TTL 300 s, rotation 60 s). */
 const BYE_PROOF_MS = 180_000;
+/**
+ * The pre-paid bye bids this many times the price (rooms get dearer as they are used,
+ * nodes as they are loaded), and is solved again once the price passes its bid.
+ */
+const BYE_BID_FACTOR = 2;
 
 /** A bye whose proof is solved already, so it can leave while the page unloads. */
 interface PreparedBye {
   url: string;
   proof: string;
+  /** What the proof paid: a price above it would refuse the bye. */
+  work: number;
   untilMs: number;
 }
 
@@ -232,7 +239,7 @@ export class Room extends Emitter<RoomEvents> {
    */
   byeReady(): boolean {
     const now = Date.now();
-    return this.bye !== null && [...this.bye.proofs.values()].some((p) => p.untilMs > now && this.chosen.has(p.url));
+    return this.bye !== null && [...this.bye.proofs.values()].some((p) => this.byeProofGood(p, now));
   }
 
   /** Peers present in this room (not counting us). */
@@ -340,7 +347,10 @@ export class Room extends Emitter<RoomEvents> {
    */
   private async prepareBye(): Promise<void> {
     const now = Date.now();
-    const due = [...this.chosen.values()].filter((c) => c.connected && !((this.bye?.proofs.get(c.node.url)?.untilMs ?? 0) > now));
+    const due = [...this.chosen.values()].filter((c) => {
+      const p = this.bye?.proofs.get(c.node.url);
+      return c.connected && !(p && this.byeProofGood(p, now));
+    });
     if (due.length === 0) return;
     this.preparingBye = true;
     try {
@@ -352,8 +362,8 @@ export class Room extends Emitter<RoomEvents> {
       }
       for (const c of due) {
         if (this.left) return;
-        const proof = await this.d.discovery.client(c.node.url).prepay('POST', `/room/${this.hash}`, this.bye.body);
-        if (proof !== null) this.bye.proofs.set(c.node.url, { url: c.node.url, proof, untilMs: Date.now() + BYE_PROOF_MS });
+        const paid = await this.d.discovery.client(c.node.url).prepay('POST', `/room/${this.hash}`, this.bye.body, BYE_BID_FACTOR);
+        if (paid !== null) this.bye.proofs.set(c.node.url, { url: c.node.url, ...paid, untilMs: Date.now() + BYE_PROOF_MS });
       }
     } catch (err) {
       this.emit('error', err);
@@ -362,11 +372,17 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
+  /** A pre-paid bye still accepted: its token not too old, its bid at least the node's current price, its node still ours. */
+  private byeProofGood(p: PreparedBye, now: number): boolean {
+    const price = this.d.discovery.client(p.url).price(`/room/${this.hash}`);
+    return p.untilMs > now && this.chosen.has(p.url) && (price === undefined || Number(price.work) <= p.work);
+  }
+
   /** Fires the pre-paid bye at every node it has a fresh proof for; false when there is none. */
   private sendPreparedBye(): boolean {
     if (this.byeSent || !this.bye) return this.byeSent;
     const now = Date.now();
-    const fresh = [...this.bye.proofs.values()].filter((p) => p.untilMs > now && this.chosen.has(p.url));
+    const fresh = [...this.bye.proofs.values()].filter((p) => this.byeProofGood(p, now));
     if (fresh.length === 0) return false;
     this.byeSent = true;
     for (const p of fresh) this.d.discovery.client(p.url).beacon(`/room/${this.hash}`, this.bye.body, p.proof);
