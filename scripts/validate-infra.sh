@@ -3,6 +3,9 @@
 #   docker-compose config -q        (Debian's docker-compose 1.29)
 #   promtool check config           (Debian's prometheus)
 #   caddy validate                  (Debian's caddy), both rooms discovery modes
+#   the rendered compose file: Redis and NATS require credentials, every
+#   service's NATS_URL / REDIS_URL carries them, Redis never evicts (replay
+#   guard), and without scripts/gen-secrets.sh's values compose refuses to run
 # Usage: scripts/validate-infra.sh [repo-root]   (default: this script's repo)
 # A missing tool is skipped with a message; VALIDATE_INFRA_STRICT=1 (set by
 # test/infra.test.ts, so `make test`, which installs the tools) makes it fail.
@@ -40,11 +43,54 @@ check() {
   fi
 }
 
+# Greps the rendered compose file ($rendered) for a fixed string; a message on failure.
+expect_in() {
+  local what="$1" needle="$2"
+  # Long strings are folded over lines in the rendering: compare with whitespace collapsed.
+  if tr -s ' \n' '  ' < "$rendered" | grep -qF -- "$needle"; then echo "ok: $what"; else echo "FAIL: $what (no '$needle')" >&2; failed=1; fi
+}
+expect_not_in() {
+  local what="$1" pattern="$2"
+  if grep -qE -- "$pattern" "$rendered"; then echo "FAIL: $what (found /$pattern/)" >&2; failed=1; else echo "ok: $what"; fi
+}
+
 if have docker-compose docker-compose; then
-  # .env.example stands in for the operator's .env.
-  check "docker-compose config" \
-    docker-compose --project-directory "$root" --env-file "$root/.env.example" \
-      -f "$root/docker-compose.yml" config -q
+  compose() {
+    docker-compose --project-directory "$root" --env-file "$1" -f "$root/docker-compose.yml" "${@:2}"
+  }
+  # Without the credentials compose must refuse (never an unauthenticated stack).
+  if compose "$root/.env.example" config -q >/dev/null 2>&1; then
+    echo "FAIL: docker-compose config accepts a .env without NATS/Redis credentials" >&2
+    failed=1
+  else
+    echo "ok: docker-compose config refuses a .env without credentials"
+  fi
+  # .env.example plus scripts/gen-secrets.sh stands in for the operator's .env.
+  envfile="$scratch/env"
+  "$root/scripts/gen-secrets.sh" "$envfile" >/dev/null
+  check "docker-compose config" compose "$envfile" config -q
+  rendered="$scratch/compose.yml"
+  if compose "$envfile" config > "$rendered" 2>"$scratch/compose.err"; then
+    # shellcheck disable=SC1090
+    set -a; . "$envfile"; set +a
+    expect_in "redis requires a password" '--requirepass "$$REDISCLI_AUTH"'
+    expect_in "redis password from .env" "REDISCLI_AUTH: $REDIS_PASSWORD"
+    expect_in "redis never evicts (replay guard)" "--maxmemory-policy noeviction"
+    expect_not_in "redis protected mode stays on" "protected-mode"
+    expect_not_in "no evicting policy" "maxmemory-policy (volatile|allkeys)-"
+    expect_in "nats requires a user and password" '--user "$$NATS_USER" --pass "$$NATS_PASSWORD"'
+    expect_in "nats credentials from .env" "NATS_PASSWORD: $NATS_PASSWORD"
+    expect_in "services connect to NATS with credentials" "NATS_URL: nats://$NATS_USER:$NATS_PASSWORD@nats:4222"
+    expect_in "services connect to Redis with the password" "REDIS_URL: redis://default:$REDIS_PASSWORD@redis:6379"
+    expect_in "turn connects to NATS with credentials" "NATS_URL: nats://$NATS_USER:$NATS_PASSWORD@127.0.0.1:"
+    expect_in "turn connects to Redis with the password" "REDIS_URL: redis://default:$REDIS_PASSWORD@127.0.0.1:"
+    expect_not_in "no NATS_URL without credentials" "NATS_URL: nats://[^@]*$"
+    expect_not_in "no REDIS_URL without a password" "REDIS_URL: redis://[^@]*$"
+  else
+    echo "FAIL: docker-compose config (rendering)" >&2
+    cat "$scratch/compose.err" >&2
+    failed=1
+  fi
 fi
 
 if have promtool prometheus; then

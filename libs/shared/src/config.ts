@@ -219,10 +219,11 @@ class Reader {
     try {
       u = new URL(v);
     } catch {
-      throw new ConfigError(name, `not a URL: "${v}"`);
+      // The text may carry a password (NATS_URL, REDIS_URL): never quoted.
+      throw new ConfigError(name, 'not a URL');
     }
     if (!protocols.includes(u.protocol)) {
-      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got "${v}"`);
+      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got "${u.protocol}//${u.host}"`);
     }
     return v;
   }

@@ -48,6 +48,28 @@ function backoffMs(sinceMs: number, capMs: number): number {
   return Math.round(base * (1 + Math.random() * 0.2));
 }
 
+/**
+ * `user:pass@` (or a lone `token@`) of the URL as connect options: nats.js
+ * ignores credentials written into a server URL (an authenticated server
+ * then answers "Authorization Violation"), so they are passed on their own.
+ */
+export function natsConnectTarget(url: string): { servers: string; user?: string; pass?: string; token?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { servers: url };
+  }
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  if (user === '' && pass === '') return { servers: url };
+  u.username = '';
+  u.password = '';
+  const servers = u.toString().replace(/\/$/, '');
+  if (pass === '') return { servers, token: user };
+  return { servers, user, pass };
+}
+
 /** The URL without user and password, for logs. */
 function safeUrl(url: string): string {
   try {
@@ -159,7 +181,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
     while (!closed) {
       try {
         const c = await connect({
-          servers: opts.url,
+          ...natsConnectTarget(opts.url),
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           maxReconnectAttempts: -1,
           reconnectDelayHandler: () => backoffMs(Date.now() - disconnectedAt, capMs),
