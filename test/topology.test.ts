@@ -1,6 +1,6 @@
 /**
  * The compose topology as processes on this machine (issue "Production
- * deployment"): machine NATS and Redis, Caddy with infra/caddy/Caddyfile,
+ * deployment"): a private NATS and Redis that require credentials (issue 13), Caddy with infra/caddy/Caddyfile,
  * the built api, dht, turn and two rooms entries. Through the proxy a client
  * subscribes to a room and sees every post whichever worker served it; then
  * the worker holding its stream is stopped, and the client resumes on the
@@ -10,6 +10,8 @@ import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 import { waitFor } from '@mesh/shared/testing';
 import { SseClient } from '@mesh/shared/testing';
 import { checkDashboardMetrics, metricNamesFromExposition } from './support/infra-checks.js';
@@ -92,6 +94,27 @@ describe('compose topology as processes: Caddy, api, dht, turn, two rooms worker
   /** The worker serving s1, stopped in the failover test; the other one. */
   let holder: NodeProcess;
   let survivor: NodeProcess;
+
+  test('NATS and Redis require credentials: every service connected with them, a client without is refused', async () => {
+    const t = topology();
+    // /readyz is 200 only while a service's bus and store answer (startTopology waited for it).
+    for (const p of [t.api, t.dht, t.turn, ...t.rooms]) {
+      const res = await fetch(`http://127.0.0.1:${p.opsPort}/readyz`);
+      expect([p.name, res.status]).toEqual([p.name, 200]);
+    }
+    // RESP2 like our store: with RESP3 ioredis's HELLO itself is refused and the connection closed.
+    const anonymous = new Redis({ port: t.redis.port, host: '127.0.0.1', protocol: 2, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    anonymous.on('error', () => undefined);
+    try {
+      await expect(anonymous.get('mesh:secret:node')).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
+    await expect(natsConnect({ servers: `127.0.0.1:${t.nats.port}`, maxReconnectAttempts: 0, timeout: 3000 }))
+      .rejects.toThrow(/Authorization Violation/i);
+    const wrong = natsConnect({ servers: `127.0.0.1:${t.nats.port}`, user: t.nats.user, pass: 'wrong', maxReconnectAttempts: 0, timeout: 3000 });
+    await expect(wrong).rejects.toThrow(/Authorization Violation/i);
+  });
 
   test('the proxy sends / to the api and /room/* to the rooms workers', async () => {
     const t = topology();

@@ -44,7 +44,8 @@ export class RoomPoster {
   constructor(private readonly origin: string, private readonly hash: string) {}
 
   /**
-   * Posts `text`. A 402 is solved again at the price it names; a 5xx (a
+   * Posts `text`. A 402 is solved again at the price it names; a 429
+   * `rate_limited` is posted again after its Retry-After; a 5xx (a
    * worker gone under the proxy) is posted again, as a client would. Throws
    * after MAX_ATTEMPTS or on any other status.
    */
@@ -69,6 +70,10 @@ export class RoomPoster {
       }
       refused.push(res.status);
       if (res.status === 402 && isQuote(answer)) this.quote = { token: answer.token, work: answer.work };
+      else if (res.status === 429 && (answer as { error?: unknown } | undefined)?.error === 'rate_limited') {
+        // Every client of the test shares the proxy's address: wait as told, like a browser client.
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? '1') * 1000));
+      }
       else if (res.status < 500) throw new Error(`POST ${path}: HTTP ${res.status} ${JSON.stringify(answer)}`);
     }
     throw new Error(`POST ${path}: no 202 after ${MAX_ATTEMPTS} attempts (${refused.join(', ')})`);

@@ -1,6 +1,7 @@
 /**
- * The compose topology of one mesh node as processes on this machine: the
- * machine's NATS and Redis, the built `api`, `dht`, `turn` and two `rooms`
+ * The compose topology of one mesh node as processes on this machine: a
+ * private NATS and Redis on spare ports that require credentials, as compose
+ * runs them (NATS user and password, Redis requirepass and noeviction), the built `api`, `dht`, `turn` and two `rooms`
  * entries (`services/<name>/dist/main.js`), and Caddy running
  * infra/caddy/Caddyfile with its addresses set by environment only, as
  * docker-compose.yml sets them (static rooms upstreams instead of DNS).
@@ -12,13 +13,17 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MACHINE_NATS_URL, MACHINE_REDIS_URL, deleteRedisKeys, freePort, uniquePrefix, waitFor } from '@mesh/shared/testing';
+import { randomBytes } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
+import { freePort, uniquePrefix, waitFor } from '@mesh/shared/testing';
 import { spawnChild, type ChildHandle } from './processes.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const CADDYFILE = join(REPO_ROOT, 'infra', 'caddy', 'Caddyfile');
 const CADDY_BIN = '/usr/bin/caddy';
 const TURNSERVER_BIN = '/usr/bin/turnserver';
+const REDIS_BIN = '/usr/bin/redis-server';
+const NATS_BIN = '/usr/sbin/nats-server';
 const READY_TIMEOUT_MS = 20_000;
 
 export type NodeServiceName = 'api' | 'rooms' | 'dht' | 'turn';
@@ -40,6 +45,9 @@ export interface Topology {
   readonly turn: NodeProcess;
   readonly rooms: readonly [NodeProcess, NodeProcess];
   readonly caddy: ChildHandle;
+  /** The private NATS and Redis: their ports and the credentials the services were given. */
+  readonly nats: { readonly port: number; readonly user: string; readonly password: string };
+  readonly redis: { readonly port: number; readonly password: string };
   /** The shared STORE_PREFIX (with its trailing `:`). */
   readonly storePrefix: string;
   /** The output tail of every process, for a failure message. */
@@ -98,13 +106,28 @@ function tailOf(c: ChildHandle): string {
   return out.slice(-4000);
 }
 
+/** Resolves once something accepts TCP connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export async function startTopology(opts: TopologyOptions = {}): Promise<Topology> {
   const prefix = uniquePrefix('topology');
+  const natsAuth = { port: await freePort(), user: `mesh-${randomBytes(4).toString('hex')}`, password: randomBytes(24).toString('hex') };
+  const redisAuth = { port: await freePort(), password: randomBytes(24).toString('hex') };
   const storePrefix = `${prefix}:`;
   const proxyPort = await freePort();
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   const caddyHome = await mkdtemp(join(tmpdir(), 'mesh-topology-caddy-'));
   const started: ChildHandle[] = [];
+  /** The private NATS and Redis: stopped after the services that use them. */
+  const backends: ChildHandle[] = [];
   const nodes: NodeProcess[] = [];
 
   // What docker-compose.yml's x-mesh-settings fixes, with loopback for the compose network.
@@ -113,8 +136,8 @@ export async function startTopology(opts: TopologyOptions = {}): Promise<Topolog
     HOST: '127.0.0.1',
     METRICS_HOST: '127.0.0.1',
     PUBLIC_URL: proxyUrl,
-    NATS_URL: MACHINE_NATS_URL,
-    REDIS_URL: MACHINE_REDIS_URL,
+    NATS_URL: `nats://${natsAuth.user}:${natsAuth.password}@127.0.0.1:${natsAuth.port}`,
+    REDIS_URL: `redis://default:${redisAuth.password}@127.0.0.1:${redisAuth.port}`,
     STORE_PREFIX: storePrefix,
     BUS_PREFIX: prefix,
     LOG_LEVEL: 'warn',
@@ -150,14 +173,28 @@ export async function startTopology(opts: TopologyOptions = {}): Promise<Topolog
     // Proxy first, like compose's dependency order in reverse.
     await caddy?.stop();
     await Promise.all(started.map((c) => c.stop()));
+    await Promise.all(backends.map((c) => c.stop()));
     await rm(caddyHome, { recursive: true, force: true });
-    await deleteRedisKeys(MACHINE_REDIS_URL, storePrefix);
   };
   const diagnostics = (): string => [...nodes.map((n) => n.child), ...(caddy ? [caddy] : [])]
     .map((c) => `--- ${c.name} (pid ${c.pid}, ${c.isRunning() ? 'running' : 'exited'}) ---\n${tailOf(c)}`)
     .join('\n');
 
   try {
+    // Like compose: credentials required, and Redis refuses writes rather than evicting keys.
+    const redisChild = spawnChild({
+      name: 'redis', command: REDIS_BIN, cwd: caddyHome, env: { PATH: common['PATH'] ?? '' },
+      args: ['--port', String(redisAuth.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--maxmemory', '256mb', '--maxmemory-policy', 'noeviction', '--requirepass', redisAuth.password],
+    });
+    backends.push(redisChild);
+    const natsChild = spawnChild({
+      name: 'nats', command: NATS_BIN, cwd: caddyHome, env: { PATH: common['PATH'] ?? '' },
+      args: ['-a', '127.0.0.1', '-p', String(natsAuth.port), '--user', natsAuth.user, '--pass', natsAuth.password],
+    });
+    backends.push(natsChild);
+    await awaitChild(redisChild, () => listening(redisAuth.port), `redis on ${redisAuth.port}`);
+    await awaitChild(natsChild, () => listening(natsAuth.port), `nats on ${natsAuth.port}`);
     const turnPort = await freePort();
     const relayMin = await freePort();
     // compose order: dht, turn and the rooms workers need only NATS and Redis; api waits for dht.
@@ -207,6 +244,8 @@ export async function startTopology(opts: TopologyOptions = {}): Promise<Topolog
       turn,
       rooms: [roomsA, roomsB],
       caddy: proxy,
+      nats: natsAuth,
+      redis: redisAuth,
       storePrefix,
       diagnostics,
       stop: (() => {
