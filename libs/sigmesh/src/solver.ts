@@ -130,7 +130,9 @@ async function spawnWorker(url: string | URL, events: WorkerEvents): Promise<Wor
   w.on('message', (m: FromWorker) => r.message(m));
   w.on('error', (err: Error) => r.error(err));
   w.on('exit', (code: number) => { if (code !== 0) r.error(new Error(`solver worker exited with ${code}`)); });
-  w.unref();
+  // Referenced until it says ready: a solve awaiting it is all that keeps a plain script's
+  // event loop alive (unreferenced at once, the process ended mid-solve, exit 13). Idle after.
+  void r.ready.then(() => w.unref(), () => undefined);
   return {
     post: (m) => w.postMessage(m),
     setActive: (active) => (active ? w.ref() : w.unref()),
