@@ -28,6 +28,8 @@ const SERVER_ENV: Record<string, string> = {
   POW_BASE_WORK: String(BASE_WORK), POW_LOAD_FACTOR: '0', LOG_LEVEL: 'silent',
   NODE_SECRET: 'bench-node-secret-0123456789', TURN_SECRET: 'bench-turn-secret-0123456789',
   TURN_BACKEND: 'node-turn', PUBLIC_URL: 'https://bench.example',
+  // The load comes from 127.0.0.1 alone: the per-address rate limit is off (0) for the bench.
+  RATE_LIMIT_PER_SECOND: '0',
 };
 
 type ServerMessage = { port: number } | { error: string };

@@ -47,6 +47,8 @@ const BASE_ENV: Record<string, string> = {
   POW_LOAD_FACTOR: '0',
   POW_ROOM_FREE: '1000000000',
   ROOM_MAX_PER_IP: '20000',
+  // Every simulated client is 127.0.0.1: the per-address rate limit is off (0) for the bench.
+  RATE_LIMIT_PER_SECOND: '0',
   ROOM_MAX_STREAMS: '20000',
   LOG_LEVEL: 'info',
 };
