@@ -28,8 +28,10 @@ const SERVER_ENV: Record<string, string> = {
   POW_BASE_WORK: String(BASE_WORK), POW_LOAD_FACTOR: '0', LOG_LEVEL: 'silent',
   NODE_SECRET: 'bench-node-secret-0123456789', TURN_SECRET: 'bench-turn-secret-0123456789',
   TURN_BACKEND: 'node-turn', PUBLIC_URL: 'https://bench.example',
-  // The load comes from 127.0.0.1 alone: the per-address rate limit is off (0) for the bench.
+  // The load comes from 127.0.0.1 alone: the per-address rate limit is off (0) for the bench,
+  // and the per-address TURN credential cap is lifted (it buys thousands of tokens).
   RATE_LIMIT_PER_SECOND: '0',
+  TURN_CREDENTIALS_PER_CLIENT: '1000000',
 };
 
 type ServerMessage = { port: number } | { error: string };
