@@ -1,7 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from '@mesh/shared/testing';
-import { spawnChild, type ChildHandle } from '../../support/topology/processes.js';
+import { freePort, spawnChild, waitFor, type ChildHandle } from '@mesh/shared/testing';
 
 /**
  * A whole node started as the README says (`make run` = `node apps/embedded/dist/main.js`),

@@ -11,8 +11,6 @@ import { PATH_ENV, waitFor, type Bed, type ChildHandle } from '@mesh/shared/test
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-// runIn and PATH_ENV now live with the bed in @mesh/shared/testing; kept here for the bed's older importers.
-export { PATH_ENV, runIn } from '@mesh/shared/testing';
 
 /** A script of this folder. */
 export function bedScript(name: string): string {

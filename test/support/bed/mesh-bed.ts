@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@mesh/shared/testing';
-import type { ChildHandle } from '../topology/processes.js';
+import { createBed, PATH_ENV, waitFor, type Bed, type ChildHandle, type HostSpec } from '@mesh/shared/testing';
 import {
-  bedScript, PATH_ENV, REPO_ROOT, startAgent, unixRequest, waitForLine, type AgentFetch,
+  bedScript, REPO_ROOT, startAgent, unixRequest, waitForLine, type AgentFetch,
 } from './agent.js';
-import { createBed, type Bed, type HostSpec } from './netns.js';
 
 export type { AgentAnswer } from './agent.js';
 

@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
-import { freePort, uniquePrefix, waitFor } from '@mesh/shared/testing';
-import { spawnChild, type ChildHandle } from './processes.js';
+import { freePort, spawnChild, uniquePrefix, waitFor, type ChildHandle } from '@mesh/shared/testing';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const CADDYFILE = join(REPO_ROOT, 'infra', 'caddy', 'Caddyfile');
