@@ -105,7 +105,7 @@ export async function launch(
       perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
     },
     handler: createPublicApp({
-      log, metrics, trustProxy: config.trustProxy, rateLimit: config.rateLimit,
+      log, metrics, trustProxy: config.trustProxy, rateLimit: { ...config.rateLimit, ipv6Prefix: config.clientIpv6Prefix },
       price: assembly.price ?? (() => ({ token: '', work: 0 })),
     }, assembly.routes).callback(),
   });

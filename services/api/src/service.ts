@@ -78,6 +78,7 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
     urls: runtime.nodeInfo().turn,
     ttlSeconds: config.turn.credentialTtlSeconds,
     perClient: config.turn.credentialsPerClient,
+    ipv6Prefix: config.clientIpv6Prefix,
   }));
 
   const demo = createDemoRoutes({ dir: opts.demoDir !== undefined ? opts.demoDir : locateDemoBundle(), log });

@@ -21,6 +21,8 @@ export interface TokenDeps {
   ttlSeconds: number;
   /** Outstanding credentials one client address may hold (TURN_CREDENTIALS_PER_CLIENT). */
   perClient: number;
+  /** An IPv6 client is its network of this prefix (CLIENT_IPV6_PREFIX). */
+  ipv6Prefix: number;
   now?: () => number;
 }
 
@@ -44,7 +46,7 @@ export function createTokenHandler(deps: TokenDeps): (ctx: Context) => Promise<v
     const body = await readBody(ctx, { limit: TOKEN_BODY_LIMIT });
     // Refused before the proof is spent: no amount of work buys credentials for a TURN server that does not run.
     if (deps.urls.length === 0) throw new ProtocolError('unavailable', 'This node runs no TURN service.');
-    const key = ISSUED_KEY_PREFIX + clientAddressKey(getClientIp(ctx));
+    const key = ISSUED_KEY_PREFIX + clientAddressKey(getClientIp(ctx), deps.ipv6Prefix);
     // Also before the proof: a client at its cap keeps its work.
     if ((await deps.store.count(key, { windowMs })) >= deps.perClient) throw refuse();
     await charge(ctx, deps.runtime, 'token', body);

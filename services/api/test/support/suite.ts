@@ -210,6 +210,27 @@ export function apiBehaviour(wiring: Wiring): void {
         expect(r.body['credential']).toBe(expected);
       });
 
+      test('CLIENT_IPV6_PREFIX decides which IPv6 clients share the credential cap', async () => {
+        const wide = await startApi(backends, { CLIENT_IPV6_PREFIX: '48', TURN_CREDENTIALS_PER_CLIENT: '1' });
+        // Through a trusted proxy (loopback): the forwarded address is the client.
+        const buy = async (from: string): Promise<number> => {
+          const headers = { accept: 'application/json', 'x-forwarded-for': from };
+          const quote = await fetch(`${wide.url}/token`, { method: 'POST', headers });
+          if (quote.status !== 402) return quote.status;
+          const { token, work } = (await quote.json()) as { token: string; work: number };
+          const { header } = solveProof({ token, work, method: 'POST', path: '/token' });
+          return (await fetch(`${wide.url}/token`, { method: 'POST', headers: { ...headers, 'x-pow': header } })).status;
+        };
+        try {
+          expect(await buy('2001:db8:7:1::1')).toBe(200);
+          // Another /64 of the same /48: the same client here.
+          expect(await buy('2001:db8:7:2::1')).toBe(429);
+          expect(await buy('2001:db8:8::1')).toBe(200);
+        } finally {
+          await wide.stop();
+        }
+      });
+
       test('every refusal is 402 with its code, a fresh token and the token price', async () => {
         const { token } = await nodeQuote(a.url);
         const old = issueToken(TEST_ENV['NODE_SECRET'] ?? '', Math.floor(Date.now() / 1000) - 3600, 60).token;
