@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { turnCredentials } from '@mesh/shared';
-import { BED_PREFIX, PATH_ENV, createBed, runIn, type Bed, type ChildHandle } from '@mesh/shared/testing';
+import { BED_PREFIX, PATH_ENV, createBed, parseUclientOutput, runIn, type Bed, type ChildHandle } from '@mesh/shared/testing';
 
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--cpu-prof');
@@ -160,10 +160,8 @@ async function uclient(bed: Bed, ip: string, sessions: number): Promise<{ sent: 
     '-m', String(sessions), '-n', String(MESSAGES), '-l', String(LENGTH), '-z', String(INTERVAL_MS), ip,
   ], 120_000);
   const ms = Date.now() - started;
-  const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(r.output);
-  if (!totals) console.error(`uclient (${sessions} sessions via ${ip}) reported no totals (exit ${r.code}): ${r.output.slice(-1500)}`);
-  const sent = totals ? Number(totals[1]) : 0;
-  const received = totals ? Number(totals[2]) : 0;
+  const { sent, received, reported } = parseUclientOutput(r.output);
+  if (!reported) console.error(`uclient (${sessions} sessions via ${ip}) reported no totals (exit ${r.code}): ${r.output.slice(-1500)}`);
   return { sent, received, loss: sent > 0 ? (100 * (sent - received)) / sent : 100, ms };
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { solveProof } from '@mesh/shared';
-import { BED_PREFIX, PATH_ENV, createBed, runIn, waitFor, type Bed, type ChildHandle } from '@mesh/shared/testing';
+import { BED_PREFIX, PATH_ENV, createBed, parseUclientOutput, runIn, waitFor, type Bed, type ChildHandle } from '@mesh/shared/testing';
 import { REPO_ROOT, startAgent, type AgentFetch } from '../support/bed/agent.js';
 
 // Issue 12, must show: a real relay on the production policy (no allow list).
@@ -84,14 +84,8 @@ describe('TURN on the bed, production policy', () => {
       '-n', '50', '-m', '1', '-l', '100', '-z', '5', '-c', `${BED_PREFIX}.${octet}`,
     ];
     const r = await runIn(bed, 'tc', 'turnutils_uclient', args, 30_000);
-    const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(r.output);
-    const lost = /Total lost packets \d+ \(([\d.]+)%\)/.exec(r.output);
-    return {
-      ...r,
-      sent: totals ? Number(totals[1]) : 0,
-      received: totals ? Number(totals[2]) : 0,
-      ...(lost ? { lost: Number(lost[1]) } : {}),
-    };
+    const { sent, received, lostPercent } = parseUclientOutput(r.output);
+    return { ...r, sent, received, ...(lostPercent !== undefined ? { lost: lostPercent } : {}) };
   }
 
   describe.each(BACKENDS)('$backend', ({ octet }) => {

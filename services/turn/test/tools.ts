@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { parseConfig, type TurnConfig } from '@mesh/shared';
+import { parseUclientOutput } from '@mesh/shared/testing';
 
 /** Result of one turnutils_uclient run. */
 export interface UclientResult {
@@ -82,15 +83,8 @@ export async function uclient(o: UclientOptions): Promise<UclientResult> {
     '-z', String(o.intervalMs ?? 5), ...(o.rtcp ? [] : ['-c']), ...(o.send ? ['-s'] : []), '127.0.0.1',
   ];
   const { code, out } = await run('turnutils_uclient', args, o.timeoutMs ?? 30_000);
-  const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(out);
-  const lost = /Total lost packets \d+ \(([\d.]+)%\)/.exec(out);
-  return {
-    exitCode: code,
-    sent: totals ? Number(totals[1]) : 0,
-    received: totals ? Number(totals[2]) : 0,
-    lostPercent: lost ? Number(lost[1]) : undefined,
-    output: out,
-  };
+  const { sent, received, lostPercent } = parseUclientOutput(out);
+  return { exitCode: code, sent, received, lostPercent, output: out };
 }
 
 /** turnutils_stunclient: the reflexive address it printed. */

@@ -11,6 +11,7 @@
  * - `SseClient`: an EventSource-like client over fetch streams (with Last-Event-ID).
  * - `createBed`, `runIn`: the many-host bed (network namespaces on a bridge, root only);
  *   `spawnChild`: a child process with its output tail, killed at exit.
+ * - `parseUclientOutput`: the totals of a `turnutils_uclient` run.
  */
 export { freePort } from './ports.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
@@ -19,6 +20,7 @@ export { deleteRedisKeys } from './redis-keys.js';
 export { inProcessBackends, machineBackends, type TestBackends } from './backends.js';
 export { createBep44Signer, type Bep44Signer, type SignedBep44Item } from './bep44-signer.js';
 export { SseClient, type SseEvent, type SseOpenOptions, type SseRefusal } from './sse-client.js';
+export { parseUclientOutput, type UclientTotals } from './uclient.js';
 export { spawnChild, type ChildHandle, type ChildSpawnOptions, type ExitInfo } from './processes.js';
 export {
   BED_CIDR, BED_PREFIX, PATH_ENV, createBed, requireNetns, runIn, type Bed, type BedHost, type HostSpec, type SpawnInHostOptions,
