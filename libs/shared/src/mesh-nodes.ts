@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { normalizeIp } from './net/cidr.js';
 
 export const NODES_SET = 'nodes';
 export const NODE_KEY_PREFIX = 'node:';
@@ -61,6 +62,12 @@ export function canonicalNodeUrl(raw: unknown, allowInsecure: boolean): string |
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }
 
+/** This node's own URL as the list holds it (PUBLIC_URL was checked at start; kept as is if not canonicalisable). */
+export function canonicalSelfUrl(publicUrl: string): string {
+  const c = canonicalNodeUrl(publicUrl, true);
+  return c === null || c === 'insecure' ? publicUrl : c;
+}
+
 /**
  * Request header of a probe's first `GET /`: the prober's own node URL. The
  * probed node offers the prober's address (the connection's source IP and
@@ -94,7 +101,7 @@ export function hintFromProbe(header: string | undefined, sourceIp: string, allo
   if (url === null || url === 'insecure') return null;
   const u = new URL(url);
   const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port);
-  return { host: sourceIp.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1'), port };
+  return { host: normalizeIp(sourceIp), port };
 }
 
 export function encodeHint(hint: MeshHint): Uint8Array {

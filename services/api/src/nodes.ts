@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { canonicalNodeUrl, NODES_FRESH_MS, NODES_SET, ProtocolError, StoreError, type Store } from '@mesh/shared';
+import { canonicalSelfUrl, NODES_FRESH_MS, NODES_SET, ProtocolError, StoreError, type Store } from '@mesh/shared';
 import { NAV_LINKS, respond } from './respond.js';
 
 export const NODES_DEFAULT_N = 20;
@@ -37,8 +37,7 @@ export function parseCount(querystring: string): number {
  */
 export function createNodesHandler(deps: NodesDeps): (ctx: Context) => Promise<void> {
   const now = deps.now ?? Date.now;
-  const canonical = canonicalNodeUrl(deps.selfUrl, true);
-  const self = typeof canonical === 'string' && canonical !== 'insecure' ? canonical : deps.selfUrl;
+  const self = canonicalSelfUrl(deps.selfUrl);
   let cached: { atMs: number; urls: string[] } | undefined;
   let loading: Promise<string[]> | undefined;
 

@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import {
-  API_LISTENING_SUBJECT, decodeHint, MESH_HINT_SUBJECT, withTimeout, type Service, type ServiceDeps, type Subscription,
+  API_LISTENING_SUBJECT, canonicalSelfUrl, decodeHint, MESH_HINT_SUBJECT, withTimeout, type Service, type ServiceDeps, type Subscription,
 } from '@mesh/shared';
 import { DHT_GET_SUBJECT, DHT_PUT_SUBJECT } from './protocol.js';
 import { createBep44Handlers } from './bep44-handlers.js';
 import { createDhtNode, type DhtNode, type DhtNodeFactory } from './dht-node.js';
 import { createDiscovery, type Discovery } from './discovery.js';
-import { canonicalNodeUrl, probePeer, type ProbeFn } from './probe.js';
+import { probePeer, type ProbeFn } from './probe.js';
 import { DHT_STATE_MAX_NODES, loadDhtState, saveDhtState } from './state.js';
 
 export interface DhtServiceOptions {
@@ -64,10 +64,7 @@ export function createDhtService(deps: ServiceDeps & DhtServiceOptions): DhtServ
   const cfg = config.dht;
   const factory = deps.dhtFactory ?? createDhtNode;
   const announceIntervalMs = deps.announceIntervalMs ?? DEFAULT_ANNOUNCE_INTERVAL_MS;
-  const selfUrl = (() => {
-    const c = canonicalNodeUrl(config.publicUrl, true);
-    return typeof c === 'string' && c !== 'insecure' ? c : config.publicUrl;
-  })();
+  const selfUrl = canonicalSelfUrl(config.publicUrl);
 
   const routing = metrics.gauge('dht_routing_nodes', 'Nodes in the DHT routing table');
   const lookups = metrics.counter('dht_lookups_total', 'Infohash lookups');
