@@ -19,4 +19,5 @@ export * from './runtime.js';
 export * from './launch.js';
 export * from './bep44.js';
 export * from './timeout.js';
+export * from './slots.js';
 export * from './mesh-nodes.js';

@@ -2,11 +2,10 @@ import type { Context } from 'koa';
 import {
   ProtocolError, getClientIp, readBody, readJson, type NodeRuntime,
   parseBep44GetRequest, parseBep44PutRequest, verifyBep44,
-  type Bep44GetRequest, type Bep44Item,
+  type Bep44GetRequest, type Bep44Item, type SlotLimiter,
 } from '@mesh/shared';
 import { charge } from './charge.js';
 import type { DhtClient } from './dht-client.js';
-import type { InFlightLimiter } from './in-flight.js';
 import { NAV_LINKS, respond } from './respond.js';
 import type { TtlCache } from './ttl-cache.js';
 
@@ -18,7 +17,8 @@ export interface DhtRouteDeps {
   dht: DhtClient;
   /** Found items by `cacheKey`, for up to 60 s (PROTOCOL.md). */
   cache: TtlCache<Bep44Item>;
-  limiter: InFlightLimiter;
+  /** DHT requests in flight, in all and per client. */
+  limiter: SlotLimiter;
 }
 
 function cacheKey(key: string, salt: string | undefined): string {
@@ -58,12 +58,12 @@ export function createDhtRoutes(deps: DhtRouteDeps): {
   const pending = new Map<string, Promise<Bep44Item>>();
 
   async function slot<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
-    const release = limiter.acquire(getClientIp(ctx));
-    if (release === undefined) throw new ProtocolError('too_many_requests', 'Too many DHT requests in flight; try again shortly.');
+    const claimed = limiter.claim(getClientIp(ctx));
+    if (claimed === undefined) throw new ProtocolError('too_many_requests', 'Too many DHT requests in flight; try again shortly.');
     try {
       return await work();
     } finally {
-      release();
+      claimed.release();
     }
   }
 

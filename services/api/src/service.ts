@@ -1,12 +1,11 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import {
-  API_LISTENING_SUBJECT, type Bep44Item, type NodeRuntime, type Service, type ServiceDeps, type Subscription,
+  API_LISTENING_SUBJECT, createSlotLimiter, type Bep44Item, type NodeRuntime, type Service, type ServiceDeps, type Subscription,
 } from '@mesh/shared';
 import { createDhtClient } from './dht-client.js';
 import { createDemoRoutes, locateDemoBundle } from './demo.js';
 import { createDhtRoutes } from './dht-routes.js';
-import { createInFlightLimiter } from './in-flight.js';
 import { ipHandler } from './ip.js';
 import { createNodeInfoHandler } from './node-info.js';
 import { createNodesHandler } from './nodes.js';
@@ -21,7 +20,7 @@ export interface ApiServiceOptions {
   dhtCacheTtlMs?: number;
   /** Bus timeout of a dht request (default DHT_REQUEST_TIMEOUT_MS + 1000: the dht service answers `dht_timeout` first). */
   dhtTimeoutMs?: number;
-  /** DHT requests in flight, in all (default 256) and per client IP (default 8). */
+  /** DHT requests in flight, in all (default 256) and per client (default 8; IPv6 by CLIENT_IPV6_PREFIX network). */
   dhtMaxInFlight?: number;
   dhtMaxInFlightPerIp?: number;
   /** The verified node list is re-read from the store at most this often (default 5000 ms). */
@@ -57,7 +56,11 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
     runtime,
     cache,
     dht: createDhtClient({ bus, log, timeoutMs: opts.dhtTimeoutMs ?? config.dht.requestTimeoutMs + 1000 }),
-    limiter: createInFlightLimiter({ max: opts.dhtMaxInFlight ?? 256, maxPerIp: opts.dhtMaxInFlightPerIp ?? 8 }),
+    limiter: createSlotLimiter({
+      max: opts.dhtMaxInFlight ?? 256,
+      maxPerClient: opts.dhtMaxInFlightPerIp ?? 8,
+      ipv6Prefix: config.clientIpv6Prefix,
+    }),
   });
 
   // strict: the PoW path is the path as sent, so `/token/` is not `/token`.

@@ -1,5 +1,4 @@
 import { describe, expect, test } from '@jest/globals';
-import { createInFlightLimiter } from '../src/in-flight.js';
 import { parseCount } from '../src/nodes.js';
 import { createTtlCache } from '../src/ttl-cache.js';
 
@@ -25,23 +24,6 @@ describe('ttl cache', () => {
     expect([c.get('a'), c.get('c'), c.get('d')]).toEqual([2, 1, 3]);
     for (let i = 0; i < 10_000; i++) c.set(`k${i}`, i);
     expect(c.size).toBe(3);
-  });
-});
-
-describe('in-flight limiter', () => {
-  test('caps per IP and in all; release is idempotent and frees the IP entry', () => {
-    const l = createInFlightLimiter({ max: 3, maxPerIp: 2 });
-    const r1 = l.acquire('1.1.1.1');
-    const r2 = l.acquire('1.1.1.1');
-    expect(l.acquire('1.1.1.1')).toBeUndefined();
-    const r3 = l.acquire('2.2.2.2');
-    expect(l.acquire('3.3.3.3')).toBeUndefined();
-    r1?.();
-    r1?.();
-    expect(l.inFlight).toBe(2);
-    expect(l.acquire('3.3.3.3')).toBeDefined();
-    r2?.();
-    r3?.();
   });
 });
 
