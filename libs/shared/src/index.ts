@@ -20,4 +20,5 @@ export * from './launch.js';
 export * from './bep44.js';
 export * from './timeout.js';
 export * from './slots.js';
+export * from './backoff.js';
 export * from './mesh-nodes.js';

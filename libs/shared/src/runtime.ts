@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
+import { backoffMs } from './backoff.js';
 import { createLoadMonitor, type LoadMonitor } from './load.js';
 import { loadIdentity, loadSecret } from './identity.js';
 import { createPowGate, type PowGate } from './pow/index.js';
@@ -123,15 +124,14 @@ export async function createNodeRuntime(deps: ServiceDeps, opts: RuntimeOptions 
 async function retryUntilStore<T>(
   log: ServiceDeps['log'], signal: AbortSignal | undefined, fn: () => Promise<T>,
 ): Promise<T> {
-  let delayMs = 200;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       if (signal?.aborted) throw err;
+      const delayMs = backoffMs(attempt, { baseMs: 200, maxMs: 5000 });
       log.warn({ err, retryInMs: delayMs }, 'store not answering; waiting for it to load the node identity');
       await new Promise((r) => setTimeout(r, delayMs));
-      delayMs = Math.min(delayMs * 2, 5000);
     }
   }
 }

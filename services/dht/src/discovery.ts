@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import {
-  NODE_MAX_FAILURES, NODE_RETRY_MS, NODE_REVERIFY_MS, NODE_TTL_MS, NODES_SET, nodeKey,
+  NODE_MAX_FAILURES, NODE_RETRY_MS, NODE_REVERIFY_MS, NODE_TTL_MS, NODES_SET, backoffMs, nodeKey,
   type Metrics, type NodeRecord, type Store,
 } from '@mesh/shared';
 import type { ProbeFn, ProbeOptions, ProbeRejection } from './probe.js';
@@ -213,7 +213,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
       remember(peer.key, { nextAtMs: now() + NODE_RETRY_MS, failures: (prev?.failures ?? 0) + 1 });
     } else {
       const failures = (prev?.failures ?? 0) + 1;
-      const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16));
+      const backoff = backoffMs(failures, { baseMs: BACKOFF_BASE_MS, maxMs: BACKOFF_MAX_MS });
       remember(peer.key, { nextAtMs: now() + backoff, failures });
     }
   }

@@ -5,6 +5,7 @@ import {
 import type { Logger } from 'pino';
 import { BusError, type Bus, type MessageHandler, type RequestHandler, type Subscription } from './bus.js';
 import { prefixSubject, RESPOND_QUEUE } from './subject.js';
+import { backoffMs } from '../backoff.js';
 import { settleWithin } from '../timeout.js';
 
 /**
@@ -42,8 +43,15 @@ interface Binding {
 
 const MIN_RECONNECT_DELAY_MS = 100;
 
-/** Half the time already spent waiting (so attempts space out exponentially), capped, plus up to 20 % jitter. */
-function backoffMs(sinceMs: number, capMs: number): number {
+/**
+ * The reconnect delay nats.js asks for: half the time already spent
+ * disconnected, capped, plus up to 20 % jitter. It stays a function of time,
+ * not the attempt count of the shared backoffMs: nats.js calls the handler
+ * on every pass of its dial loop, before a dial and again after each sleep,
+ * and measures the answer from the last dial, so a counter would grow on
+ * every wake-up and jump to the cap after the first failed reconnect.
+ */
+function reconnectDelayMs(sinceMs: number, capMs: number): number {
   const base = Math.min(capMs, Math.max(MIN_RECONNECT_DELAY_MS, sinceMs / 2));
   return Math.round(base * (1 + Math.random() * 0.2));
 }
@@ -184,7 +192,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
           ...natsConnectTarget(opts.url),
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           maxReconnectAttempts: -1,
-          reconnectDelayHandler: () => backoffMs(Date.now() - disconnectedAt, capMs),
+          reconnectDelayHandler: () => reconnectDelayMs(Date.now() - disconnectedAt, capMs),
           // Notice a half-open connection within ~30 s instead of the default 4 minutes.
           pingInterval: 10_000,
           maxPingOut: 3,
@@ -202,7 +210,8 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
         if (failures === 1) log.warn(entry, 'bus connect failed, retrying');
         else log.debug(entry, 'bus connect failed, retrying');
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, backoffMs(Date.now() - disconnectedAt, capMs));
+          // Here one wait follows each failed connect, so the attempt count is the measure.
+          const timer = setTimeout(resolve, backoffMs(failures, { baseMs: MIN_RECONNECT_DELAY_MS, maxMs: capMs, jitter: 0.2 }));
           cancelRetry = () => {
             clearTimeout(timer);
             resolve();

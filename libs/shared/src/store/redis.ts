@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LOG_ID, StoreError, type LogEntry, type SeenMember, type Store } from './store.js';
+import { backoffMs } from '../backoff.js';
 import { settleWithin } from '../timeout.js';
 
 export interface RedisStoreOptions {
@@ -83,7 +84,8 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
     connectTimeout: 5000,
     // A never-connected client otherwise holds the process ~2 s after close().
     disconnectTimeout: 200,
-    retryStrategy: (times: number) => Math.round(Math.min(capMs, 50 * 2 ** Math.min(times, 10)) * (1 + Math.random() * 0.2)),
+    // `times` is 1 on the first reconnect: 100 ms, doubling to the cap, plus up to 20 % jitter.
+    retryStrategy: (times: number) => backoffMs(times, { baseMs: 100, maxMs: capMs, jitter: 0.2 }),
   });
   // `up` makes one warning per outage, not one per failed reconnect attempt.
   let up = false;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { backoffMs } from '@mesh/shared';
 import type { Logger } from 'pino';
 
 export interface SupervisorOptions {
@@ -66,7 +67,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         resolve();
         if (stopping) return;
         failures = Date.now() - startedAt >= stableMs ? 1 : failures + 1;
-        const delay = Math.min(maxBackoff, minBackoff * 2 ** (failures - 1));
+        const delay = backoffMs(failures, { baseMs: minBackoff, maxMs: maxBackoff });
         opts.log.error({ code, signal, restartInMs: delay }, `${opts.command} exited; restarting`);
         restartTimer = setTimeout(spawnChild, delay);
       });
