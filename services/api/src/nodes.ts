@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { canonicalSelfUrl, NODES_FRESH_MS, NODES_SET, ProtocolError, StoreError, type Store } from '@mesh/shared';
+import { canonicalSelfUrl, NODES_FRESH_MS, NODES_SET, ProtocolError, type Store } from '@mesh/shared';
 import { NAV_LINKS, respond } from './respond.js';
 
 export const NODES_DEFAULT_N = 20;
@@ -59,13 +59,8 @@ export function createNodesHandler(deps: NodesDeps): (ctx: Context) => Promise<v
 
   return async (ctx) => {
     const n = parseCount(ctx.querystring);
-    let others: string[];
-    try {
-      others = await members();
-    } catch (err) {
-      if (err instanceof StoreError) throw new ProtocolError('unavailable', undefined, {}, { cause: err });
-      throw err;
-    }
+    // A store outage is answered 503 `unavailable` by classifyError.
+    const others = await members();
     // The store answers most recent first.
     const urls = [self, ...others.slice(0, n - 1)];
     respond(ctx, urls, () => ({

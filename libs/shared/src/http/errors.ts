@@ -1,13 +1,16 @@
 import type Koa from 'koa';
 import type { Context, Middleware } from 'koa';
+import { BusError } from '../bus/bus.js';
 import { ERRORS, ProtocolError, isProtocolError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { StoreError } from '../store/store.js';
 import { renderPage } from './html.js';
 import { wantsJson } from './negotiate.js';
 
 /**
  * The one place where thrown errors become responses (STYLE.md "Errors in one
- * place"): ProtocolError -> its status and body; koa / http-errors errors ->
+ * place"): ProtocolError -> its status and body; a store or bus outage
+ * (StoreError, BusError) -> 503 `unavailable`; koa / http-errors errors ->
  * the nearest catalogue code; anything else -> logged, generic 500 `internal`.
  */
 
@@ -75,6 +78,10 @@ export interface ClassifiedError {
 /** Maps anything thrown to the catalogue error the client will see. */
 export function classifyError(err: unknown): ClassifiedError {
   if (isProtocolError(err)) return { error: err, headers: {}, internal: err.status >= 500 && err.code === 'internal' };
+  // A backend that is down is not a bug here: the client may retry, or use another node; the clients log the outage.
+  if (err instanceof StoreError || err instanceof BusError) {
+    return { error: new ProtocolError('unavailable', undefined, {}, { cause: err }), headers: {}, internal: false };
+  }
   const http = asHttpError(err);
   if (http !== undefined) {
     const code: ErrorCode = STATUS_CODES[http.status] ?? (http.status < 500 ? 'bad_request' : 'internal');
