@@ -1,5 +1,5 @@
 import type { AppendResult, LogEntry, RoomConfig, Store } from '@mesh/shared';
-import { roomHistoryKey } from './hash.js';
+import { roomHistoryKey } from './room-hash.js';
 
 export interface RoomHistory {
   /** Appends an accepted message; resolves to its id `<ms>-<seq>` and the id before it. */

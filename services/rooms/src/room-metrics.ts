@@ -1,5 +1,5 @@
 import type { Metrics } from '@mesh/shared';
-import type { DropReason } from './stream.js';
+import type { DropReason } from './streams/stream.js';
 
 /** Accept-to-write latencies are sub-millisecond on one host and grow with load. */
 const FANOUT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

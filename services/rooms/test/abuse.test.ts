@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SseClient, waitFor } from '@mesh/shared/testing';
-import { roomHistoryKey } from '../src/hash.js';
-import { readSendQueues } from '../src/send-queue.js';
+import { roomHistoryKey } from '../src/room-hash.js';
+import { readSendQueues } from '../src/streams/send-queue.js';
 import { metricValue, randomRoom, startWorker, type Backends, type Worker } from './support/harness.js';
 import { embedded } from './support/wirings.js';
 

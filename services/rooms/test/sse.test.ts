@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import { frameEvent, frameMessage, frameRetry, framedBodyBytes } from '../src/sse.js';
-import { parseSendQueues, procPeerKey } from '../src/send-queue.js';
-import { isRoomHash } from '../src/hash.js';
+import { frameEvent, frameMessage, frameRetry, framedBodyBytes } from '../src/streams/sse.js';
+import { parseSendQueues, procPeerKey } from '../src/streams/send-queue.js';
+import { isRoomHash } from '../src/room-hash.js';
 
 /** Parses frames the way EventSource does (one event per blank-line-terminated block). */
 function parse(stream: string): { event: string; id: string | undefined; data: string }[] {

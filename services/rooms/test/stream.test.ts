@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { describe, expect, jest, test } from '@jest/globals';
-import { BufferBudget } from '../src/budget.js';
-import { StreamRegistry } from '../src/registry.js';
-import { frameMessage } from '../src/sse.js';
-import { RoomStream, type DropReason, type FramedMessage } from '../src/stream.js';
+import { BufferBudget } from '../src/streams/budget.js';
+import { StreamRegistry } from '../src/streams/registry.js';
+import { frameMessage } from '../src/streams/sse.js';
+import { RoomStream, type DropReason, type FramedMessage } from '../src/streams/stream.js';
 
 /** A response whose socket never drains: `writableLength` only grows, as with a stalled reader. */
 class StalledResponse extends EventEmitter {
@@ -60,10 +60,10 @@ describe('RoomStream', () => {
     expect(res.written.length).toBe(before);
   });
 
-  test('a live message overtaken on the bus goes out without its id, keeping Last-Event-ID at the highest', () => {
+  test('a message the feed marks late goes out without its id, keeping Last-Event-ID at the highest', () => {
     const { res, stream, written } = makeStream();
     stream.deliver(msg('7-1', 'second'));
-    stream.deliver(msg('7-0', 'first'));
+    stream.deliver({ ...msg('7-0', 'first'), late: true });
     stream.deliver(msg('8-0', 'third'));
     expect(res.written).toEqual(['id: 7-1\ndata: second\n\n', 'data: first\n\n', 'id: 8-0\ndata: third\n\n']);
     expect(written).toEqual(['7-1', '7-0', '8-0']);

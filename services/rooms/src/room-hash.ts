@@ -18,7 +18,6 @@ export function parseRoomHash(s: string): string {
   return s;
 }
 
-/** Store and bus names of a room; callers pass only hashes that passed parseRoomHash. */
-export const roomSubject = (hash: string): string => `rooms.${hash}`;
+/** Store keys of a room; callers pass only hashes that passed parseRoomHash. */
 export const roomHistoryKey = (hash: string): string => `room:${hash}`;
 export const roomCounterKey = (hash: string): string => `roomcount:${hash}`;

@@ -1,22 +1,24 @@
 import type { Context } from 'koa';
 import { LOG_ID, ProtocolError, getClientIp, type Logger, type Quote, type RoomConfig } from '@mesh/shared';
-import type { BufferBudget } from './budget.js';
-import type { Fanout } from './fanout.js';
-import type { RoomHistory } from './history.js';
-import type { StreamRegistry } from './registry.js';
-import type { RoomMetrics } from './room-metrics.js';
-import { framePrice, type RoomPrice } from './room-price.js';
-import { frameMessage, frameRetry } from './sse.js';
-import { orUnavailable } from './store-errors.js';
-import { RoomStream, type DropReason, type FramedMessage } from './stream.js';
+import type { RoomFeed } from '../feed/room-feed.js';
+import type { RoomHistory } from '../history.js';
+import type { PriceWatch } from '../price/price-watch.js';
+import type { RoomPrice } from '../price/room-price.js';
+import type { RoomMetrics } from '../room-metrics.js';
+import { orUnavailable } from '../store-errors.js';
+import type { BufferBudget } from '../streams/budget.js';
+import type { StreamRegistry } from '../streams/registry.js';
+import { frameMessage, framePrice, frameRetry } from '../streams/sse.js';
+import { RoomStream, type DropReason, type FramedMessage } from '../streams/stream.js';
 
 export interface SubscribeDeps {
   room: RoomConfig;
   registry: StreamRegistry;
   budget: BufferBudget;
-  fanout: Fanout;
+  feed: RoomFeed;
   history: RoomHistory;
   price: RoomPrice;
+  watch: PriceWatch;
   metrics: RoomMetrics;
   log: Logger;
   /** True once the worker is stopping: no new streams. */
@@ -87,10 +89,10 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
 
     const onClose = (s: RoomStream, reason: DropReason | undefined): void => {
       if (d.registry.remove(s)) {
-        d.price.forget(s.hash);
+        d.watch.forget(s.hash);
         d.metrics.roomsActive.dec();
       }
-      d.fanout.release(s.hash);
+      d.feed.release(s.hash);
       slot.release();
       d.metrics.streamsOpen.dec();
       if (reason !== undefined) d.metrics.dropped.inc({ reason });
@@ -101,14 +103,14 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
     });
     if (d.registry.add(stream)) d.metrics.roomsActive.inc();
     d.metrics.streamsOpen.inc();
-    const subscribed = d.fanout.retain(hash);
+    const subscribed = d.feed.retain(hash);
     stream.write(frameRetry(d.room.retryMs));
     // The price event is the client's sign that it is live: sent only once the
     // broker routes the room here, so a post made right after it is not missed.
     await subscribed;
     if (stream.isClosed) return;
     stream.write(framePrice(quote));
-    d.price.told(hash, quote);
+    d.watch.told(hash, quote);
     if (resumeAfter === null) return;
 
     try {

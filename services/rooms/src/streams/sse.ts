@@ -1,3 +1,5 @@
+import type { Quote } from '@mesh/shared';
+
 /**
  * Server-sent events framing. Every frame ends with a blank line; a body's
  * line breaks (LF, CRLF or lone CR, all of which end an SSE line) become
@@ -41,3 +43,8 @@ export function frameRetry(ms: number): string {
 
 /** A comment line: keeps proxies and NATs from closing an idle stream. */
 export const KEEP_ALIVE_FRAME = ': ka\n\n';
+
+/** `event: price` frame of PROTOCOL.md: `{"token", "work", "difficulty"}`. */
+export function framePrice(q: Quote): string {
+  return frameEvent('price', JSON.stringify({ token: q.token, work: q.work, difficulty: q.difficulty }));
+}

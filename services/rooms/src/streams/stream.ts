@@ -12,6 +12,8 @@ export interface FramedMessage {
   frame: string;
   /** Accept time (ms since epoch) on the posting worker, for the fan-out latency. */
   at: number;
+  /** Sent after a higher id (see SequencedMessage): written without its `id:` line. */
+  late?: boolean;
 }
 
 export interface RoomStreamOptions {
@@ -48,8 +50,6 @@ export class RoomStream implements BudgetedStream {
   private closed = false;
   /** Live messages at or below this id were already sent (from history). */
   private floorId: string | null = null;
-  /** Highest message id written: the reader's Last-Event-ID. */
-  private lastId: string | null = null;
   private held: FramedMessage[] = [];
   private heldBytes = 0;
   /** This stream's share of the budget, as last reported. */
@@ -200,14 +200,11 @@ export class RoomStream implements BudgetedStream {
       this.judge();
       return;
     }
+    // The feed sends a room's messages in history order; only a resume's replay can have sent one already.
     if (this.floorId !== null && compareLogIds(msg.id, this.floorId) <= 0) return;
-    // Posts made on two workers at once can cross on the bus. The later-arriving
-    // lower id goes out without its `id:` line, so the reader's Last-Event-ID
-    // stays at the highest id it has and a resume does not send it again.
-    const late = this.lastId !== null && compareLogIds(msg.id, this.lastId) < 0;
-    const frame = late ? msg.frame.slice(msg.frame.indexOf('\n') + 1) : msg.frame;
+    // A late one keeps the reader's Last-Event-ID at the highest id it has, so a resume does not send it again.
+    const frame = msg.late === true ? msg.frame.slice(msg.frame.indexOf('\n') + 1) : msg.frame;
     if (!this.write(frame)) return;
-    if (!late) this.lastId = msg.id;
     this.opts.onWritten(msg);
   }
 
@@ -215,7 +212,6 @@ export class RoomStream implements BudgetedStream {
   replay(msg: FramedMessage): boolean {
     if (!this.write(msg.frame)) return false;
     this.floorId = msg.id;
-    this.lastId = msg.id;
     return true;
   }
 

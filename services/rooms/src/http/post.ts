@@ -1,17 +1,16 @@
 import type { Context } from 'koa';
 import { ProtocolError, decodeUtf8Strict, readBody, type Bus, type NodeRuntime, type RoomConfig } from '@mesh/shared';
-import { encodeWireMessage } from './fanout.js';
-import { roomSubject } from './hash.js';
-import type { RoomHistory } from './history.js';
-import type { RoomMetrics } from './room-metrics.js';
-import type { RoomPrice } from './room-price.js';
-import { framedBodyBytes } from './sse.js';
-import { orUnavailable } from './store-errors.js';
+import type { RoomHistory } from '../history.js';
+import type { RoomPrice } from '../price/room-price.js';
+import type { RoomMetrics } from '../room-metrics.js';
+import { orUnavailable } from '../store-errors.js';
+import { framedBodyBytes } from '../streams/sse.js';
+import { encodeWireMessage, roomSubject } from '../wire.js';
 
 export interface PostDeps {
   room: RoomConfig;
   bus: Bus;
-  runtime: Pick<NodeRuntime, 'pow' | 'roomPrice'>;
+  runtime: Pick<NodeRuntime, 'pow'>;
   history: RoomHistory;
   price: RoomPrice;
   metrics: RoomMetrics;

@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { createLocalBroker, createLocalBus, createLogger, createMemoryStore, type Bus } from '@mesh/shared';
 import { waitFor } from '@mesh/shared/testing';
-import { createFanout, decodeWireMessage, encodeWireMessage, type WireMessage } from '../src/fanout.js';
+import { createRoomFeed } from '../src/feed/room-feed.js';
+import { decodeWireMessage, encodeWireMessage, type WireMessage } from '../src/wire.js';
 import { createRoomHistory } from '../src/history.js';
 
 const history = () => createRoomHistory(createMemoryStore(), { historyMax: 100, historySeconds: 120 });
@@ -22,7 +23,7 @@ async function sequenced(h: History, wrap: (bus: Bus) => Bus = (b) => b): Promis
   const bus = createLocalBus({ broker });
   const publisher = createLocalBus({ broker });
   const got: string[] = [];
-  const f = createFanout({ bus: wrap(bus), log, history: h, maxDataLength: 1024, onMessage: (_h, m) => got.push(m.data) });
+  const f = createRoomFeed({ bus: wrap(bus), log, history: h, maxDataLength: 1024, sinks: [{ onMessage: (_h, m) => got.push(m.data) }] });
   await f.retain(HASH);
   return {
     got, broker,
@@ -40,12 +41,12 @@ async function appended(h: History, data: string): Promise<Uint8Array> {
   return encodeWireMessage({ ...(await h.append(HASH, data)), data, at: Date.now() });
 }
 
-describe('fan-out', () => {
+describe('room feed (bus, refcount, sequencing through the bus)', () => {
   test('subscribes with the first local subscriber, unsubscribes with the last', async () => {
     const broker = createLocalBroker();
     const bus = createLocalBus({ broker });
     const got: WireMessage[] = [];
-    const f = createFanout({ bus, log, history: history(), maxDataLength: 1024, onMessage: (_h, m) => got.push(m) });
+    const f = createRoomFeed({ bus, log, history: history(), maxDataLength: 1024, sinks: [{ onMessage: (_h, m) => got.push(m) }] });
     await f.retain(HASH);
     await f.retain(HASH);
     expect(broker.subscriptionCount).toBe(1);
