@@ -15,10 +15,15 @@
  * figure as a ratio to y-webrtc (and to the tracker where its workload fits).
  *
  * `--quick` shrinks every step (CI smoke). Prints tables and one JSON line.
+ * Profiling: `--only=mesh-embedded,y-webrtc` picks targets, `--workloads=pairs`
+ * picks workloads (idle, fanout, pairs), `--cpu-prof` writes a V8 CPU profile of
+ * each of our server processes to bench/dist/results/prof-<target>-<time>/ and
+ * prints where their time went (bench/lib/cpu-profile.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, uniquePrefix } from '@mesh/shared/testing';
+import { summariseProfiles } from './lib/cpu-profile.js';
 import { BENCH_DIST } from './lib/dist.js';
 import { rssBytes, totalCpuSeconds } from './lib/proc.js';
 import { ratio, round2, sleep } from './lib/stats.js';
@@ -26,6 +31,11 @@ import { TARGET_NAMES, startTarget, type Target, type TargetName } from './lib/t
 import type { ChildMessage, IdleResult, Scenario, TrafficResult } from './loadgen/protocol.js';
 
 const quick = process.argv.includes('--quick');
+const cpuProf = process.argv.includes('--cpu-prof');
+const listArg = (name: string): string[] | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',').filter((x) => x !== '');
+const onlyTargets = listArg('only');
+const workloads = new Set(listArg('workloads') ?? ['idle', 'fanout', 'pairs']);
 const SIZE = quick
   ? { idle: 300, subscribers: 20, publishers: 2, fanWindow: 2, pairs: 20, pairWindow: 2, warmup: 0.1, seconds: 0.5 }
   : { idle: 10_000, subscribers: 1000, publishers: 4, fanWindow: 4, pairs: 1000, pairWindow: 2, warmup: 1, seconds: 8 };
@@ -148,26 +158,31 @@ async function main(): Promise<void> {
   const idleRows: IdleRow[] = [];
   const trafficRows: TrafficRow[] = [];
   const unavailable: Record<string, string> = {};
-  for (const name of TARGET_NAMES) {
+  for (const name of TARGET_NAMES.filter((n) => onlyTargets === undefined || onlyTargets.includes(n))) {
     let t: Target;
     const t0 = performance.now();
+    const profDir = cpuProf && name.startsWith('mesh') ? join(BENCH_DIST, 'results', `prof-${name}-${Date.now()}`) : undefined;
     try {
-      t = await startTarget(name, { prefix, freeTcpPort: freePort });
+      t = await startTarget(name, {
+        prefix, freeTcpPort: freePort,
+        nodeArgs: profDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      });
     } catch (e) {
       unavailable[name] = gist(e);
       console.error(`${name}: not started: ${unavailable[name]}`);
       continue;
     }
     try {
-      idleRows.push(await idle(t));
-      if (t.kind !== 'tracker') trafficRows.push(await traffic(t, 'fanout'));
-      trafficRows.push(await traffic(t, 'pairs'));
+      if (workloads.has('idle')) idleRows.push(await idle(t));
+      if (t.kind !== 'tracker' && workloads.has('fanout')) trafficRows.push(await traffic(t, 'fanout'));
+      if (workloads.has('pairs')) trafficRows.push(await traffic(t, 'pairs'));
     } catch (e) {
       unavailable[name] = gist(e);
       console.error(`${name}: ${unavailable[name]}`);
     } finally {
       await t.stop();
       console.error(`compare: ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (profDir !== undefined) console.log(`\n${name} CPU profile (${profDir}):\n${summariseProfiles(profDir)}`);
     }
   }
 

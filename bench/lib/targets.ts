@@ -54,11 +54,12 @@ function meshEnv(extra: Record<string, string>): Record<string, string> {
 
 export function meshProcess(
   entry: string, env: Record<string, string>, ready: (line: string) => { port: number; opsPort: number } | undefined = startedLine,
+  nodeArgs: string[] = [],
 ): Promise<ServerProcess<{ port: number; opsPort: number }>> {
-  return startServerProcess({ command: process.execPath, args: [join(ROOT, entry)], env: meshEnv(env), ready });
+  return startServerProcess({ command: process.execPath, args: [...nodeArgs, join(ROOT, entry)], env: meshEnv(env), ready });
 }
 
-async function meshCluster(prefix: string): Promise<Target> {
+async function meshCluster(prefix: string, nodeArgs: string[]): Promise<Target> {
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async (): Promise<void> => {
     for (const s of started.reverse()) await s.stop();
@@ -69,9 +70,9 @@ async function meshCluster(prefix: string): Promise<Target> {
     const redis: TestServer = await startRedisServer();
     started.push(redis);
     const env = { NATS_URL: nats.url, REDIS_URL: redis.url, BUS_PREFIX: prefix, STORE_PREFIX: `${prefix}:` };
-    const a = await meshProcess('services/rooms/dist/main.js', env);
+    const a = await meshProcess('services/rooms/dist/main.js', env, startedLine, nodeArgs);
     started.push(a);
-    const b = await meshProcess('services/rooms/dist/main.js', env);
+    const b = await meshProcess('services/rooms/dist/main.js', env, startedLine, nodeArgs);
     started.push(b);
     return {
       name: 'mesh-cluster', kind: 'mesh', ports: [a.info.port, b.info.port], serverPids: [a.pid, b.pid],
@@ -114,10 +115,10 @@ async function pidOnPort(port: number): Promise<number> {
   return 0;
 }
 
-async function meshEmbedded(dhtPort: number): Promise<Target> {
+async function meshEmbedded(dhtPort: number, nodeArgs: string[]): Promise<Target> {
   const p = await meshProcess('apps/embedded/dist/main.js', {
     DHT_BOOTSTRAP: 'none', TURN_BACKEND: 'none', DHT_PORT: String(dhtPort), DHT_HOST: '127.0.0.1',
-  });
+  }, startedLine, nodeArgs);
   return { name: 'mesh-embedded', kind: 'mesh', ports: [p.info.port], serverPids: [p.pid], brokerPids: [], stop: p.stop };
 }
 
@@ -153,12 +154,14 @@ export interface TargetOptions {
   prefix: string;
   /** A free TCP port for y-webrtc (its server takes the port from PORT only). */
   freeTcpPort(): Promise<number>;
+  /** Extra node flags for our own server processes (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export async function startTarget(name: TargetName, o: TargetOptions): Promise<Target> {
   switch (name) {
-    case 'mesh-cluster': return meshCluster(o.prefix);
-    case 'mesh-embedded': return meshEmbedded(await o.freeTcpPort());
+    case 'mesh-cluster': return meshCluster(o.prefix, o.nodeArgs ?? []);
+    case 'mesh-embedded': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? []);
     case 'y-webrtc': return yWebrtc(await o.freeTcpPort());
     case 'bt-tracker': return btTracker();
   }
