@@ -1,12 +1,11 @@
 import type { Context } from 'koa';
 import { renderPage, wantsJson } from '@mesh/shared';
 import type { RoomPrice } from '../price/room-price.js';
-import { orUnavailable } from '../store-errors.js';
 
 /** `GET /room/<hash>` without `Accept: text/event-stream`: the room's posting price, as JSON or a page. */
 export function createDescribeHandler(price: RoomPrice): (ctx: Context, hash: string) => Promise<void> {
   return async (ctx, hash) => {
-    const q = await orUnavailable(price.quote(hash));
+    const q = await price.quote(hash);
     if (wantsJson(ctx)) {
       ctx.body = { hash, token: q.token, work: q.work, difficulty: q.difficulty };
       return;

@@ -3,7 +3,6 @@ import { ProtocolError, decodeUtf8Strict, readBody, type Bus, type NodeRuntime, 
 import type { RoomHistory } from '../history.js';
 import type { RoomPrice } from '../price/room-price.js';
 import type { RoomMetrics } from '../room-metrics.js';
-import { orUnavailable } from '../store-errors.js';
 import { framedBodyBytes } from '../streams/sse.js';
 import { encodeWireMessage, roomSubject } from '../wire.js';
 
@@ -35,7 +34,7 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
 
     // Without the bus the message would be kept but reach no live stream: refused before it pays.
     if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');
-    const work = await orUnavailable(d.price.work(hash));
+    const work = await d.price.work(hash);
     const header = ctx.get('X-PoW');
     await d.runtime.pow.verify({
       header: header === '' ? undefined : header,
@@ -43,7 +42,7 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
     });
 
     const at = Date.now();
-    const [m, { id, prev }] = await orUnavailable(Promise.all([d.price.count(hash), d.history.append(hash, text)]));
+    const [m, { id, prev }] = await Promise.all([d.price.count(hash), d.history.append(hash, text)]);
     d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m }));
     d.metrics.accepted.inc();
     ctx.status = 202;

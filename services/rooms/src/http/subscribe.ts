@@ -5,7 +5,6 @@ import type { RoomHistory } from '../history.js';
 import type { PriceWatch } from '../price/price-watch.js';
 import type { RoomPrice } from '../price/room-price.js';
 import type { RoomMetrics } from '../room-metrics.js';
-import { orUnavailable } from '../store-errors.js';
 import type { BufferBudget } from '../streams/budget.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import { frameMessage, framePrice, frameRetry } from '../streams/sse.js';
@@ -69,7 +68,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
 
     let quote: Quote;
     try {
-      quote = await orUnavailable(d.price.quote(hash));
+      quote = await d.price.quote(hash);
       if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
     } catch (err) {
       slot.release();

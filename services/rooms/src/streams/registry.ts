@@ -1,4 +1,4 @@
-import { clientAddressKey } from '@mesh/shared';
+import { createSlotLimiter, type Slot, type SlotLimiter } from '@mesh/shared';
 import type { RoomStream } from './stream.js';
 
 export interface StreamCaps {
@@ -10,12 +10,6 @@ export interface StreamCaps {
   maxStreams: number;
 }
 
-/** A claimed slot under the caps; released exactly once, by `add`+`remove` or by `release`. */
-export interface Admission {
-  readonly ip: string;
-  release(): void;
-}
-
 /**
  * The local streams of one worker: by room, and counted per client (IPv4
  * address or IPv6 network: a /64 holder cannot multiply its cap by rotating
@@ -25,30 +19,15 @@ export interface Admission {
  */
 export class StreamRegistry {
   private readonly rooms = new Map<string, Set<RoomStream>>();
-  private readonly perIp = new Map<string, number>();
-  private total = 0;
+  private readonly slots: SlotLimiter;
 
-  constructor(private readonly caps: StreamCaps) {}
+  constructor(caps: StreamCaps) {
+    this.slots = createSlotLimiter({ max: caps.maxStreams, maxPerClient: caps.maxPerIp, ipv6Prefix: caps.ipv6Prefix });
+  }
 
-  /** Claims a slot for `ip`, or undefined when a cap is reached. */
-  admit(ip: string): Admission | undefined {
-    const key = clientAddressKey(ip, this.caps.ipv6Prefix);
-    const n = this.perIp.get(key) ?? 0;
-    if (this.total >= this.caps.maxStreams || n >= this.caps.maxPerIp) return undefined;
-    this.perIp.set(key, n + 1);
-    this.total++;
-    let released = false;
-    return {
-      ip,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.total--;
-        const left = (this.perIp.get(key) ?? 1) - 1;
-        if (left > 0) this.perIp.set(key, left);
-        else this.perIp.delete(key);
-      },
-    };
+  /** Claims a slot for `ip` before any async work (so a burst cannot overshoot a cap), or undefined at a cap. */
+  admit(ip: string): Slot | undefined {
+    return this.slots.claim(ip);
   }
 
   /** Adds a stream to its room; true when the room had no local stream before. */
@@ -83,7 +62,7 @@ export class StreamRegistry {
 
   /** Claimed slots (streams open or being set up). */
   get size(): number {
-    return this.total;
+    return this.slots.used;
   }
 
   get roomCount(): number {
@@ -92,6 +71,6 @@ export class StreamRegistry {
 
   /** Distinct clients (addresses or IPv6 networks) holding slots (for leak checks). */
   get ipCount(): number {
-    return this.perIp.size;
+    return this.slots.clients;
   }
 }
