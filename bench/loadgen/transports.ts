@@ -1,11 +1,12 @@
 /**
  * One client-side interface over the three wire protocols, so the same
  * load generator drives every server:
- * - mesh: SSE `GET /room/<hash>` to receive, `POST /room/<hash>` with X-PoW to send;
+ * - mesh: SSE `GET /room/<hash>?peer=<id>` to receive, `POST /room/<hash>` with X-PoW and X-Room-Peer to send;
  * - y-webrtc: one WebSocket, `subscribe` / `publish` JSON messages on a topic;
  * - bt-tracker: one WebSocket, `announce` into a swarm, then `answer`s
  *   relayed to one `to_peer_id` (it has no broadcast).
  */
+import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -88,13 +89,16 @@ function meshTransport(ports: number[]): Transport {
     req.end();
   });
 
-  const post = (port: number, room: string, body: Buffer, tok: string): Promise<{ status: number; text: string }> => {
+  const post = (port: number, room: string, body: Buffer, tok: string, peer: string): Promise<{ status: number; text: string }> => {
     const path = `/room/${room}`;
     const { header } = solveProof({ token: tok, work: 1, method: 'POST', path, body });
     return new Promise((resolve, reject) => {
       const req = request({
         host: '127.0.0.1', port, path, method: 'POST', agent,
-        headers: { 'X-PoW': header, Accept: 'application/json', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length },
+        headers: {
+          'X-PoW': header, 'X-Room-Peer': peer, Accept: 'application/json',
+          'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length,
+        },
       }, (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -111,16 +115,18 @@ function meshTransport(ports: number[]): Transport {
     async connect(o) {
       const port = ports[o.index % ports.length] ?? 0;
       let sock: Socket | undefined;
-      if (o.room !== undefined) sock = await openStream(port, `/room/${o.room}`, o.onMessage);
+      // Tagged like sigmesh tags its streams and posts (PROTOCOL.md `peer`): its own posts do not come back.
+      const peer = randomBytes(16).toString('hex');
+      if (o.room !== undefined) sock = await openStream(port, `/room/${o.room}?peer=${peer}`, o.onMessage);
       return {
         async send(room, text) {
           const body = Buffer.from(text);
           token ??= await fetchToken(port, room);
-          let res = await post(port, room, body, token);
+          let res = await post(port, room, body, token, peer);
           if (res.status === 402) {
             // The token rotated: the refusal carries a fresh one.
             token = (JSON.parse(res.text) as { token: string }).token;
-            res = await post(port, room, body, token);
+            res = await post(port, room, body, token, peer);
           }
           if (res.status !== 202) throw new Error(`post refused: ${res.status} ${res.text.slice(0, 200)}`);
         },

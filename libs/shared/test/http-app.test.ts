@@ -59,7 +59,7 @@ describe('headers on every response', () => {
       });
       expect(res.status).toBe(204);
       expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
-      expect(res.headers.get('access-control-allow-headers')).toBe('Content-Type, X-PoW, Last-Event-ID');
+      expect(res.headers.get('access-control-allow-headers')).toBe('Content-Type, X-PoW, X-Room-Peer, Last-Event-ID');
       expect(res.headers.get('access-control-max-age')).toBe('86400');
       expectCommonHeaders(res);
       expect(await res.text()).toBe('');

@@ -168,5 +168,8 @@ describe('room feed (bus, refcount, sequencing through the bus)', () => {
     expect(decodeWireMessage(enc({ id: '12-3', prev: '12-2', data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', prev: '12-2', data: 'x', at: 5 });
     expect(decodeWireMessage(enc({ id: '12-3', prev: null, data: 'x', at: 5 }), 10)).toEqual({ id: '12-3', prev: null, data: 'x', at: 5 });
     expect(decodeWireMessage(enc({ id: '12-3', prev: 'x\nid: 9', data: 'x', at: 5 }), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, p: 'ab'.repeat(8) }), 10)).toEqual({ id: '12-3', data: 'x', at: 5, p: 'ab'.repeat(8) });
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, p: 'AB'.repeat(8) }), 10)).toBeUndefined();
+    expect(decodeWireMessage(enc({ id: '12-3', data: 'x', at: 5, p: 7 }), 10)).toBeUndefined();
   });
 });

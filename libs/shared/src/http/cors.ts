@@ -4,7 +4,7 @@ import type { Middleware } from 'koa';
 export const CORS_HEADERS = {
   allowOrigin: '*',
   allowMethods: 'GET, POST, OPTIONS',
-  allowHeaders: 'Content-Type, X-PoW, Last-Event-ID',
+  allowHeaders: 'Content-Type, X-PoW, X-Room-Peer, Last-Event-ID',
   maxAgeSeconds: 86400,
   exposeHeaders: 'X-PoW-Token, X-PoW-Work, Retry-After',
 } as const;

@@ -128,7 +128,7 @@ export function apiBehaviour(wiring: Wiring): void {
           const res = await fetch(`${a.url}${path}`, { method: 'OPTIONS' });
           expect(res.status).toBe(204);
           expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
-          expect(res.headers.get('access-control-allow-headers')).toBe('Content-Type, X-PoW, Last-Event-ID');
+          expect(res.headers.get('access-control-allow-headers')).toBe('Content-Type, X-PoW, X-Room-Peer, Last-Event-ID');
           expect(res.headers.get('access-control-max-age')).toBe('86400');
           expect(res.headers.get('x-pow-work')).toBe(String(BASE));
         }

@@ -4,7 +4,7 @@ import type { RoomHistory } from '../history.js';
 import type { RoomPrice } from '../price/room-price.js';
 import type { RoomMetrics } from '../room-metrics.js';
 import { framedBodyBytes } from '../streams/sse.js';
-import { encodeWireMessage, roomSubject } from '../wire.js';
+import { encodeWireMessage, parsePeerId, roomSubject } from '../wire.js';
 
 export interface PostDeps {
   room: RoomConfig;
@@ -23,6 +23,7 @@ export interface PostDeps {
  */
 export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => Promise<void> {
   return async (ctx, hash) => {
+    const peer = parsePeerId(ctx.get('X-Room-Peer'), 'X-Room-Peer');
     const body = await readBody(ctx, { limit: d.room.maxBodyBytes });
     const text = decodeUtf8Strict(body);
     // SSE never dispatches an event whose data is empty: such a post could reach nobody.
@@ -43,7 +44,7 @@ export function createPostHandler(d: PostDeps): (ctx: Context, hash: string) => 
 
     const at = Date.now();
     const [m, { id, prev }] = await Promise.all([d.price.count(hash), d.history.append(hash, text)]);
-    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m }));
+    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m, ...(peer !== undefined ? { p: peer } : {}) }));
     d.metrics.accepted.inc();
     ctx.status = 202;
     ctx.body = { id };

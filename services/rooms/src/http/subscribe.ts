@@ -9,6 +9,7 @@ import type { BufferBudget } from '../streams/budget.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import { frameMessage, framePrice, frameRetry } from '../streams/sse.js';
 import { RoomStream, type DropReason, type FramedMessage } from '../streams/stream.js';
+import { parsePeerId } from '../wire.js';
 
 export interface SubscribeDeps {
   room: RoomConfig;
@@ -63,6 +64,9 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
   return async (ctx, hash) => {
     if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
     const resumeAfter = lastEventId(ctx);
+    const q = ctx.query['peer'];
+    // A repeated ?peer= is malformed, not the first of several.
+    const peer = parsePeerId(Array.isArray(q) ? '?' : q, 'peer');
     const slot = d.registry.admit(getClientIp(ctx));
     if (slot === undefined) throw new ProtocolError('too_many_requests', 'Too many open streams.');
 
@@ -97,7 +101,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
       if (reason !== undefined) d.metrics.dropped.inc({ reason });
     };
     const stream = new RoomStream({
-      hash, ip: slot.ip, res, maxBufferBytes: d.room.maxBufferBytes, budget: d.budget,
+      hash, ip: slot.ip, peer, res, maxBufferBytes: d.room.maxBufferBytes, budget: d.budget,
       resuming: resumeAfter !== null, onClose, onWritten: written,
     });
     if (d.registry.add(stream)) d.metrics.roomsActive.inc();

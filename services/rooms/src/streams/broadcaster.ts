@@ -21,7 +21,7 @@ export function createBroadcaster(o: { registry: StreamRegistry; keepAliveMs: nu
     onMessage(hash, msg) {
       const streams = o.registry.room(hash);
       if (streams === undefined) return;
-      const framed = { id: msg.id, frame: frameMessage(msg.id, msg.data), at: msg.at, late: msg.late };
+      const framed = { id: msg.id, frame: frameMessage(msg.id, msg.data), at: msg.at, late: msg.late, from: msg.p };
       for (const s of streams) s.deliver(framed);
     },
 

@@ -13,12 +13,16 @@ export interface FramedMessage {
   /** Accept time (ms since epoch) on the posting worker, for the fan-out latency. */
   at: number;
   /** Sent after a higher id (see SequencedMessage): written without its `id:` line. */
-  late?: boolean;
+  late?: boolean | undefined;
+  /** The poster's peer id: not written to its own streams. */
+  from?: string | undefined;
 }
 
 export interface RoomStreamOptions {
   hash: string;
   ip: string;
+  /** The client's peer id (`?peer=`): live messages it posted with the same id are not echoed. */
+  peer?: string | undefined;
   res: ServerResponse;
   /** Unwritten bytes (socket buffer + resume buffer) above which the reader is dropped: a memory bound. */
   maxBufferBytes: number;
@@ -193,7 +197,7 @@ export class RoomStream implements BudgetedStream {
 
   /** A live message of this room. */
   deliver(msg: FramedMessage): void {
-    if (this.closed) return;
+    if (this.closed || (msg.from !== undefined && msg.from === this.opts.peer)) return;
     if (this.resuming) {
       this.held.push(msg);
       this.heldBytes += Buffer.byteLength(msg.frame);

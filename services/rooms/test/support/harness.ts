@@ -107,7 +107,7 @@ export interface PostResult {
 
 /** Solves the room's current price and posts; `proof` reuses a header instead (replay tests). */
 export async function postMessage(
-  url: string, hash: string, body: string | Uint8Array, opts: { proof?: string } = {},
+  url: string, hash: string, body: string | Uint8Array, opts: { proof?: string; peer?: string } = {},
 ): Promise<PostResult> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
   let proof = opts.proof;
@@ -117,15 +117,18 @@ export async function postMessage(
   }
   const res = await fetch(`${url}/room/${hash}`, {
     method: 'POST',
-    headers: { 'X-PoW': proof, 'Content-Type': 'text/plain; charset=utf-8', Accept: 'application/json' },
+    headers: {
+      'X-PoW': proof, 'Content-Type': 'text/plain; charset=utf-8', Accept: 'application/json',
+      ...(opts.peer !== undefined ? { 'X-Room-Peer': opts.peer } : {}),
+    },
     body: bytes,
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, proof };
 }
 
 /** Posts and insists on 202; returns the message id. */
-export async function postOk(url: string, hash: string, body: string): Promise<string> {
-  const r = await postMessage(url, hash, body);
+export async function postOk(url: string, hash: string, body: string, opts: { peer?: string } = {}): Promise<string> {
+  const r = await postMessage(url, hash, body, opts);
   if (r.status !== 202 || typeof r.body['id'] !== 'string') {
     throw new Error(`post refused: ${r.status} ${JSON.stringify(r.body)}`);
   }

@@ -128,6 +128,41 @@ export function roomsBehaviour(wiring: Wiring): void {
       expect(await metricValue(b.metrics, 'mesh_pow_outcomes_total', { endpoint: 'room', outcome: 'accepted' })).toBe(1);
     });
 
+    test("a post naming its peer id is not echoed to that peer's streams, on either worker; everyone else gets it", async () => {
+      const hash = randomRoom();
+      const me = 'ab'.repeat(8);
+      const mineOnA = await subscribed(a.url, `${hash}?peer=${me}`);
+      const mineOnB = await subscribed(b.url, `${hash}?peer=${me}`);
+      const otherPeer = await subscribed(a.url, `${hash}?peer=${'cd'.repeat(16)}`);
+      const untagged = await subscribed(b.url, hash);
+      const own = await postOk(b.url, hash, 'from me', { peer: me });
+      const marker = await postOk(a.url, hash, 'marker');
+      for (const c of [mineOnA, mineOnB, otherPeer, untagged]) {
+        await c.until((x) => x.messages().some((m) => m.data === 'marker'), 5000, 'the marker');
+      }
+      for (const c of [mineOnA, mineOnB]) expect(c.messages().map((m) => m.lastEventId)).toEqual([marker]);
+      for (const c of [otherPeer, untagged]) expect(c.messages().map((m) => m.lastEventId)).toEqual([own, marker]);
+      // A resume replays history as it is: the own post too (history keeps no poster).
+      const resumed = await subscribed(a.url, `${hash}?peer=${me}`, { lastEventId: '0-0' });
+      await resumed.until((x) => x.messages().some((m) => m.data === 'marker'), 5000, 'the replay');
+      expect(resumed.messages().map((m) => m.data)).toEqual(['from me', 'marker']);
+    });
+
+    test('a malformed peer id gets 400, on streams and posts', async () => {
+      const hash = randomRoom();
+      const streamsBefore = a.service.streamCount;
+      for (const bad of ['ab', 'AB'.repeat(8), 'g'.repeat(16), 'a'.repeat(65), 'ab'.repeat(8) + '-x']) {
+        const res = await fetch(`${a.url}/room/${hash}?peer=${bad}`, { headers: JSON_TOO });
+        expect([bad, res.status]).toEqual([bad, 400]);
+        expect(await res.json()).toMatchObject({ error: 'bad_request' });
+        const post = await postMessage(a.url, hash, 'x', { peer: decodeURIComponent(bad) });
+        expect([bad, post.status, post.body['error']]).toEqual([bad, 400, 'bad_request']);
+      }
+      const twice = await fetch(`${a.url}/room/${hash}?peer=${'ab'.repeat(8)}&peer=${'ab'.repeat(8)}`, { headers: JSON_TOO });
+      expect(twice.status).toBe(400);
+      expect(a.service.streamCount).toBe(streamsBefore);
+    });
+
     test('the worker subscribes to a room while it has local subscribers only', async () => {
       const hash = randomRoom();
       const before = a.service.roomCount;
