@@ -59,7 +59,25 @@ export interface PaidRequestOptions {
   contentType?: string;
   signal?: AbortSignal;
   onProgress?: (p: SolveProgress) => void;
+  /**
+   * Headers a node that predates them may refuse (outside the proof). Browsers
+   * refuse the request when the node's CORS preflight does not list them; the
+   * request then goes again at once, same proof, without them, and they are left
+   * off for this node for `OPTIONAL_HEADERS_OFF_MS`.
+   */
+  optionalHeaders?: Record<string, string>;
 }
+
+export interface RoomPostOptions extends Omit<PaidRequestOptions, 'body' | 'contentType' | 'optionalHeaders'> {
+  /** Our peer id in the room (`X-Room-Peer`): a node that knows it keeps the post off our own streams. */
+  peer?: string;
+}
+
+/** Peer id of `?peer=` and `X-Room-Peer` (PROTOCOL). */
+const ROOM_PEER = /^[0-9a-f]{16,64}$/;
+
+/** Once a node's CORS refused an optional header, it goes without for this long, then is tried again (the node may be upgraded). */
+const OPTIONAL_HEADERS_OFF_MS = 10 * 60_000;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -75,8 +93,20 @@ export function normalizeNodeUrl(raw: string): string | null {
   return u.origin;
 }
 
+/** A request whose headers are a plain record (so optional ones can be added or left off). */
+type PlainHeadersInit = RequestInit & { headers: Record<string, string> };
+
 export function isRoomHash(hash: string): boolean {
   return HEX64.test(hash) || HEX40.test(hash);
+}
+
+export function isRoomPeer(peer: string): boolean {
+  return ROOM_PEER.test(peer);
+}
+
+/** fetch's own failure (TypeError): nothing answered, which is also how a browser reports a refused CORS preflight. */
+function isFetchFailure(err: unknown): boolean {
+  return err instanceof SigmeshError && err.code === 'network' && err.cause instanceof TypeError;
 }
 
 export function parsePrice(v: unknown): Price | null {
@@ -114,6 +144,10 @@ export class NodeClient {
   private readonly maxAttempts: number;
   private readonly priceTtlMs: number;
   private readonly prices = new Map<string, Price & { atMs: number }>();
+  /** A request with optional headers got an answer: they pass this node's CORS, never drop them. */
+  private optionalHeadersOk = false;
+  /** Optional headers are left off until then (this node's CORS refused them). */
+  private optionalHeadersOffUntilMs = 0;
 
   constructor(url: string, private readonly opts: NodeClientOptions = {}) {
     const u = normalizeNodeUrl(url);
@@ -167,10 +201,18 @@ export class NodeClient {
     };
   }
 
-  /** Posts a message body to a room (paid); resolves to the node's message id. */
-  async postRoom(hash: string, body: string, opts: Omit<PaidRequestOptions, 'body' | 'contentType'> = {}): Promise<string> {
+  /**
+   * Posts a message body to a room (paid); resolves to the node's message id.
+   * With `peer`, streams tagged with it (`?peer=`) are not sent the post; a node
+   * that predates this echoes it anyway.
+   */
+  async postRoom(hash: string, body: string, opts: RoomPostOptions = {}): Promise<string> {
     if (!isRoomHash(hash)) throw new SigmeshError('bad_response', 'bad room hash');
-    const res = await this.paid('POST', `/room/${hash}`, { ...opts, body, contentType: 'text/plain;charset=utf-8' });
+    const { peer, ...rest } = opts;
+    if (peer !== undefined && !isRoomPeer(peer)) throw new SigmeshError('bad_response', 'bad room peer id');
+    const res = await this.paid('POST', `/room/${hash}`, {
+      ...rest, body, contentType: 'text/plain;charset=utf-8', ...(peer !== undefined ? { optionalHeaders: { 'X-Room-Peer': peer } } : {}),
+    });
     await this.expectOk(res);
     const v = await readJson(res, MAX_JSON);
     if (!isRecord(v) || typeof v.id !== 'string') throw new SigmeshError('bad_response', 'room post answer has no id');
@@ -197,6 +239,9 @@ export class NodeClient {
   /**
    * Fires a POST that may outlive the page (`keepalive`), with a proof from `prepay`;
    * nobody reads its answer. Keepalive bodies are limited to 64 KB, ours are 1 KB.
+   * No `X-Room-Peer`: a node whose CORS predates it would refuse the request, and
+   * an unloading page cannot try again without it (`navigator.sendBeacon` could
+   * not set it at all); the echo of a bye reaches only streams being closed.
    */
   beacon(path: string, body: string, proof: string): void {
     const init: RequestInit = {
@@ -221,9 +266,9 @@ export class NodeClient {
         const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
         headers['X-PoW'] = await this.opts.solver.solve({ token: price.token, work: price.work, method, path, body: opts.body ?? '' }, so);
       }
-      const init: RequestInit = { method, headers };
+      const init: PlainHeadersInit = { method, headers };
       if (opts.body !== undefined) init.body = opts.body;
-      const res = await this.send(path, init, opts.signal);
+      const res = await this.sendOptional(path, init, opts.optionalHeaders, opts.signal);
       if (res.status !== 402) return res;
       const refusal = await readJson(res, MAX_JSON).catch(() => null);
       const fresh = parsePrice(refusal);
@@ -232,6 +277,28 @@ export class NodeClient {
       this.setPrice(path, fresh);
     }
     throw new SigmeshError('pow_exhausted', `${path}: still refused after ${this.maxAttempts} attempts (${lastCode})`, 402, lastCode);
+  }
+
+  /**
+   * Sends with `optional` headers added, unless this node's CORS refused them
+   * lately. A refused preflight sends nothing, so the same proof can go again
+   * without them; if the first try did reach the node, the retry is told
+   * `pow_replayed` and `paid` solves anew.
+   */
+  private async sendOptional(path: string, init: PlainHeadersInit, optional: Record<string, string> | undefined, signal?: AbortSignal): Promise<Response> {
+    if (!optional || (!this.optionalHeadersOk && Date.now() < this.optionalHeadersOffUntilMs)) return this.send(path, init, signal);
+    let res: Response;
+    try {
+      res = await this.send(path, { ...init, headers: { ...init.headers, ...optional } }, signal);
+    } catch (err) {
+      if (this.optionalHeadersOk || !isFetchFailure(err)) throw err;
+      res = await this.send(path, init, signal);
+      // Answered without them: most likely the CORS refusal of a node that predates them.
+      this.optionalHeadersOffUntilMs = Date.now() + OPTIONAL_HEADERS_OFF_MS;
+      return res;
+    }
+    this.optionalHeadersOk = true;
+    return res;
   }
 
   private async send(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {

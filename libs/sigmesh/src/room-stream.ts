@@ -25,6 +25,8 @@ export interface RoomStreamOptions {
   maxDelayMs?: number;
   /** Resume after this id on the first connection. */
   lastEventId?: string;
+  /** Our peer id in the room (`?peer=`): the node keeps our own live posts off this stream. */
+  peer?: string;
 }
 
 export class RoomStream {
@@ -84,7 +86,9 @@ export class RoomStream {
     this.abort = ac;
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     if (this.lastId) headers['Last-Event-ID'] = this.lastId;
-    const res = await (this.o.fetch ?? defaultFetch)(`${this.o.nodeUrl}/room/${this.o.hash}`, { headers, signal: ac.signal });
+    const url = new URL(`${this.o.nodeUrl}/room/${this.o.hash}`);
+    if (this.o.peer !== undefined) url.searchParams.set('peer', this.o.peer);
+    const res = await (this.o.fetch ?? defaultFetch)(url.href, { headers, signal: ac.signal });
     if (res.status !== 200 || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream') || !res.body) {
       await res.body?.cancel().catch(() => undefined);
       // 400 with a resume id: the node refuses that id (PROTOCOL); resume live instead of failing forever.

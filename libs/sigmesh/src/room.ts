@@ -137,6 +137,13 @@ export class Room extends Emitter<RoomEvents> {
   readonly hash: string;
   /** Our peer id in this room (random per join). */
   readonly selfId = randomId(16);
+  /**
+   * Our peer id on the wire (`?peer=` on our streams, `X-Room-Peer` on our posts),
+   * so a node does not echo our posts back to us. Not `selfId`: a sealed room
+   * hides that from the nodes. A node that predates this echoes anyway, and
+   * `handle` drops our own envelopes by `from` (and `mid`) as before.
+   */
+  private readonly wirePeer = randomId(16);
   private readonly k: number;
   private readonly chosen = new Map<string, Chosen>();
   /** Nodes given up for this room, until this time. */
@@ -272,7 +279,7 @@ export class Room extends Emitter<RoomEvents> {
       const client = this.d.discovery.client(c.node.url);
       try {
         for (const part of parts) {
-          const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+          const so = { peer: this.wirePeer, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
           await client.postRoom(this.hash, part, so);
         }
         return true;
@@ -440,6 +447,7 @@ export class Room extends Emitter<RoomEvents> {
       stream: new RoomStream({
         nodeUrl: node.url,
         hash: this.hash,
+        peer: this.wirePeer,
         // A message id is `<ms>-<seq>`: this asks for everything the node got since then.
         ...(this.everLive ? { lastEventId: `${Date.now() - FAILOVER_REPLAY_MS}-0` } : {}),
         ...(this.d.fetch ? { fetch: this.d.fetch } : {}),
@@ -487,6 +495,7 @@ export class Room extends Emitter<RoomEvents> {
       return;
     }
     const env = parseEnvelope(text);
+    // Our own post: echoed by nodes that predate `?peer=`, and by replays (failover, resume) on any node.
     if (!env || env.from === this.selfId || !this.seen.add(env.mid)) return;
     // Anything a member posts, even to someone else, says it is still here.
     if (env.t !== 'bye' && this.peers.has(env.from)) this.peers.set(env.from, Date.now());

@@ -77,6 +77,62 @@ describe('node client', () => {
     expect((err as SigmeshError).remoteCode).toBe('pow_required');
   });
 
+  test('postRoom sends the peer id as X-Room-Peer, outside the proof; a malformed one is refused before any request', async () => {
+    const c = new NodeClient(node.url, { solver });
+    const hash = 'a'.repeat(64);
+    const peer = '0123456789abcdef'.repeat(2);
+    await c.postRoom(hash, 'tagged', { peer }); // the fake node checks the proof against path and body only
+    expect(node.postPeers.at(-1)).toBe(peer);
+    await c.postRoom(hash, 'untagged');
+    expect(node.postPeers.at(-1)).toBe('');
+    const before = node.postPeers.length;
+    await expect(c.postRoom(hash, 'bad', { peer: 'ABC' })).rejects.toMatchObject({ code: 'bad_response' });
+    expect(node.postPeers).toHaveLength(before);
+    expect(node.posts.get(hash)).toEqual(['tagged', 'untagged']);
+  });
+
+  test('a node whose CORS refuses X-Room-Peer (a browser fails such a fetch): the post goes again without it, and later ones go without', async () => {
+    let refused = 0;
+    const sent: boolean[] = [];
+    // What a browser does when the preflight of an older node does not allow the header.
+    const corsFetch = (input: string, init?: RequestInit): Promise<Response> => {
+      const tagged = 'X-Room-Peer' in ((init?.headers ?? {}) as Record<string, string>);
+      sent.push(tagged);
+      if (tagged) { refused++; return Promise.reject(new TypeError('Failed to fetch')); }
+      return fetch(input, init);
+    };
+    const c = new NodeClient(node.url, { solver, fetch: corsFetch });
+    const hash = 'b'.repeat(64);
+    const peer = 'fe'.repeat(16);
+    const before = node.refusals.get('pow_required') ?? 0;
+    await c.postRoom(hash, 'one', { peer });
+    await c.postRoom(hash, 'two', { peer });
+    expect(refused).toBe(1);
+    // Tagged try, its untagged retry (402: learns the price), the paid post, the second post.
+    expect(sent).toEqual([true, false, false, false]);
+    expect(node.refusals.get('pow_required')).toBe(before + 1);
+    expect(node.posts.get(hash)).toEqual(['one', 'two']);
+    expect(node.postPeers.slice(-2)).toEqual(['', '']);
+  });
+
+  test('once a node answered a tagged post, a failed fetch is not retried without the header', async () => {
+    let fail = false;
+    const calls: boolean[] = [];
+    const flaky = (input: string, init?: RequestInit): Promise<Response> => {
+      calls.push('X-Room-Peer' in ((init?.headers ?? {}) as Record<string, string>));
+      return fail ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init);
+    };
+    const c = new NodeClient(node.url, { solver, fetch: flaky });
+    const hash = '9'.repeat(64);
+    const peer = '12'.repeat(16);
+    await c.postRoom(hash, 'ok', { peer });
+    expect(node.postPeers.at(-1)).toBe(peer);
+    fail = true;
+    calls.length = 0;
+    await expect(c.postRoom(hash, 'lost', { peer })).rejects.toMatchObject({ code: 'network' });
+    expect(calls).toEqual([true]);
+  });
+
   test('an unreachable node is a network error', async () => {
     const err = await new NodeClient('http://127.0.0.1:1', { timeoutMs: 2000 }).info().catch((e: unknown) => e);
     expect((err as SigmeshError).code).toBe('network');

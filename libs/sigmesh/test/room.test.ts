@@ -201,3 +201,69 @@ describe('signals before the peers helper attaches', () => {
     expect(b.drainSignals()).toEqual([]);
   });
 });
+
+describe('own posts and the wire peer id', () => {
+  function soloMesh(node: FakeNode): Mesh {
+    const m = createMesh({ seeds: [node.url], appId: 'test-app', storage: memoryStorage(), solver, k: 1 });
+    meshes.push(m);
+    return m;
+  }
+
+  test('streams carry ?peer=, posts the same X-Room-Peer, so a node that knows it echoes nothing; replays of own posts are still dropped', async () => {
+    const solo = await startFakeNode({ work: 64 });
+    try {
+      const a = await soloMesh(solo).joinRoom('peer-tag');
+      const b = await soloMesh(solo).joinRoom('peer-tag');
+      await waitFor(() => a.peerIds().includes(b.selfId) && b.peerIds().includes(a.selfId), 5000, 'presence');
+      const [peerA, peerB] = solo.streamPeers; // a's stream opened before b joined
+      expect(peerA).toMatch(/^[0-9a-f]{32}$/);
+      expect(peerB).toMatch(/^[0-9a-f]{32}$/);
+      expect(peerA).not.toBe(peerB);
+      expect(peerA).not.toBe(a.selfId); // sealed rooms hide selfId from nodes
+      const gotA = collect(a);
+      const gotB = collect(b);
+      await a.send('from a');
+      await waitFor(() => gotB.length === 1, 5000, 'delivery');
+      const posts = solo.posts.get(a.hash) ?? [];
+      expect(solo.postPeers).toHaveLength(posts.length);
+      expect(solo.postPeers.every((p) => p === peerA || p === peerB)).toBe(true);
+      expect(solo.postPeers[posts.indexOf(posts.find((p) => p.includes('"from a"'))!)]).toBe(peerA);
+      // Every post was kept off exactly its poster's one stream, and written nowhere as an echo.
+      expect(solo.echoesSkipped).toBe(solo.postPeers.length);
+      expect(solo.ownEchoes).toBe(0);
+
+      // A resume replays what the node holds, own posts included (history keeps no poster).
+      const opened = solo.streamsOpened;
+      solo.dropStreams();
+      await waitFor(() => solo.streamsOpened >= opened + 2, 5000, 'reconnects');
+      expect(solo.lastEventIds.slice(-2).every((id) => /^\d+-\d+$/.test(id))).toBe(true);
+      expect(solo.streamPeers.slice(-2).sort()).toEqual([peerA, peerB].sort());
+      await b.send('after the drop');
+      await waitFor(() => gotA.length >= 1, 5000, 'reply');
+      expect(gotA.map((m) => m.data)).toEqual(['after the drop']);
+      expect(gotB.map((m) => m.data)).toEqual(['from a']);
+      await Promise.all([a.leave(), b.leave()]);
+    } finally {
+      await solo.close();
+    }
+  });
+
+  test('a node that predates it echoes own posts, and they are still ignored', async () => {
+    const old = await startFakeNode({ work: 64, legacy: true });
+    try {
+      const a = await soloMesh(old).joinRoom('old-node');
+      const b = await soloMesh(old).joinRoom('old-node');
+      await waitFor(() => a.peerIds().includes(b.selfId) && b.peerIds().includes(a.selfId), 5000, 'presence');
+      const gotA = collect(a);
+      await a.send({ text: 'mine', parts: 'y'.repeat(2000) }); // fragments echo too
+      await b.send('theirs'); // reaches a after the echo of a's post (one stream, in order)
+      await waitFor(() => gotA.length >= 1, 5000, 'reply');
+      expect(old.ownEchoes).toBeGreaterThan(2); // every post (hellos, each fragment) came back to its poster
+      expect(gotA.map((m) => m.data)).toEqual(['theirs']);
+      expect(old.postPeers.every((p) => /^[0-9a-f]{32}$/.test(p))).toBe(true);
+      await Promise.all([a.leave(), b.leave()]);
+    } finally {
+      await old.close();
+    }
+  });
+});

@@ -9,6 +9,8 @@ export interface FakeNodeOptions {
   roomWork?: number;
   network?: string;
   nodes?: () => string[];
+  /** A node that predates `?peer=` / `X-Room-Peer`: ignores both and echoes every post to its poster. */
+  legacy?: boolean;
 }
 
 export interface FakeNode {
@@ -20,6 +22,14 @@ export interface FakeNode {
   refusals: Map<string, number>;
   streamsOpened: number;
   lastEventIds: string[];
+  /** `?peer=` of each room stream opened ('' without). */
+  streamPeers: string[];
+  /** `X-Room-Peer` of each room post accepted ('' without). */
+  postPeers: string[];
+  /** Live posts written to a stream tagged with the poster's own peer id (legacy nodes only). */
+  ownEchoes: number;
+  /** Live posts kept off a stream because it is tagged with the poster's peer id. */
+  echoesSkipped: number;
   /** Ends every open SSE response (a drop the client should resume from). */
   dropStreams(): void;
   /** An outage on the same address: while down, every connection (open or new) is cut at once. */
@@ -50,11 +60,14 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
   const seenProofs = new Set<string>();
   const history = new Map<string, { id: string; body: string }[]>();
   const streams = new Map<string, Set<ServerResponse>>();
+  const streamPeer = new WeakMap<ServerResponse, string>();
+  const PEER = /^[0-9a-f]{16,64}$/;
   const sockets = new Set<Socket>();
   let seq = 0;
   let down = false;
   const node: FakeNode = {
     url: '', id, posts: new Map(), refusals: new Map(), streamsOpened: 0, lastEventIds: [],
+    streamPeers: [], postPeers: [], ownEchoes: 0, echoesSkipped: 0,
     dropStreams: () => { for (const set of streams.values()) for (const r of set) r.end(); },
     setDown: (v) => {
       down = v;
@@ -106,18 +119,32 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
       }
       if (room && req.method === 'POST') {
         const hash = room[1]!;
+        const poster = req.headers['x-room-peer'];
+        if (typeof poster === 'string' && !opts.legacy && !PEER.test(poster)) return json(res, 400, { error: 'bad_request', message: 'bad X-Room-Peer' });
+        // The header is outside the proof: verified on path and body only.
         if (!paid(req, res, url.pathname, body, roomWork)) return;
+        node.postPeers.push(typeof poster === 'string' ? poster : '');
         const msgId = `${Date.now()}-${seq++}`;
         const h = history.get(hash) ?? [];
         h.push({ id: msgId, body });
         history.set(hash, h);
         node.posts.set(hash, [...(node.posts.get(hash) ?? []), body]);
         const frame = `id: ${msgId}\n${body.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
-        for (const r of streams.get(hash) ?? []) r.write(frame);
+        for (const r of streams.get(hash) ?? []) {
+          const own = typeof poster === 'string' && streamPeer.get(r) === poster;
+          if (own && !opts.legacy) { node.echoesSkipped++; continue; }
+          if (own) node.ownEchoes++;
+          r.write(frame);
+        }
         return json(res, 202, { id: msgId });
       }
       if (room && req.method === 'GET') {
         const hash = room[1]!;
+        const peers = url.searchParams.getAll('peer');
+        if (!opts.legacy && (peers.length > 1 || (peers.length === 1 && !PEER.test(peers[0]!)))) {
+          return json(res, 400, { error: 'bad_request', message: 'bad peer' });
+        }
+        node.streamPeers.push(peers[0] ?? '');
         node.streamsOpened++;
         const last = (req.headers['last-event-id'] as string | undefined) ?? '';
         node.lastEventIds.push(last);
@@ -129,6 +156,7 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
           }
         }
         const set = streams.get(hash) ?? new Set();
+        if (peers[0] !== undefined) streamPeer.set(res, peers[0]);
         set.add(res);
         streams.set(hash, set);
         res.on('close', () => set.delete(res));
