@@ -26,6 +26,7 @@ export const embeddedNode: LaunchSpec = {
       // only once the api says it listens (asked before, it logged a wait after "started").
       services: [runtimeService, turn, rooms, api, dht],
       routes: [rooms.routes, api.routes].filter((r) => r !== undefined),
+      upgrades: [rooms.upgrade],
       price: () => runtime.quote(),
       // What `make run` users look for in its last start-up line.
       links: (url) => ({ demo: `${url}/demo/`, status: `${url}/` }),

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createOpsServer } from './ops.js';
 import type { Service, ServiceDeps } from './service.js';
+import type { UpgradeHandler } from './http/server.js';
 import { createStore } from './store/index.js';
 
 /** What a process entry builds from the shared dependencies. */
@@ -14,6 +15,8 @@ export interface Assembly {
   services: Service[];
   /** Public HTTP routes; when given, a public server listens on PORT. */
   routes?: Middleware[];
+  /** WebSocket upgrades of the public server, asked in order; one that is not taken is answered 404. */
+  upgrades?: UpgradeHandler[];
   /** Price headers of every public response. */
   price?: () => { token: string; work: number };
   /** Where a person opens the node (e.g. `{ demo, status }` URLs): fields of the last start-up line, "started". */
@@ -104,6 +107,7 @@ export async function launch(
     connectionCap: {
       perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
     },
+    upgrades: assembly.upgrades ?? [],
     handler: createPublicApp({
       log, metrics, trustProxy: config.trustProxy, rateLimit: { ...config.rateLimit, ipv6Prefix: config.clientIpv6Prefix },
       price: assembly.price ?? (() => ({ token: '', work: 0 })),

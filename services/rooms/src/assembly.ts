@@ -11,6 +11,6 @@ export const roomsNode: LaunchSpec = {
       stop: async () => runtime.stop(),
     };
     const rooms = createRoomsService({ ...deps, runtime });
-    return { services: [runtimeService, rooms], routes: [rooms.routes], price: () => runtime.quote() };
+    return { services: [runtimeService, rooms], routes: [rooms.routes], upgrades: [rooms.upgrade], price: () => runtime.quote() };
   },
 };

@@ -14,6 +14,7 @@ export function createRoomMetrics(metrics: Metrics) {
   return {
     streamsOpen: metrics.gauge('sse_streams_open', 'Open SSE streams on this worker'),
     roomsActive: metrics.gauge('rooms_active', 'Rooms with at least one local subscriber'),
+    channelsOpen: metrics.gauge('room_post_channels_open', 'Open post channels (WebSocket) on this worker'),
     accepted: metrics.counter('room_messages_accepted_total', 'Room posts accepted'),
     delivered: metrics.counter('room_messages_delivered_total', 'Room messages written to SSE streams'),
     dropped,

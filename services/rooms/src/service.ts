@@ -1,9 +1,11 @@
 import type { Middleware } from 'koa';
-import type { NodeRuntime, Service, ServiceDeps } from '@mesh/shared';
+import type { NodeRuntime, Service, ServiceDeps, UpgradeHandler } from '@mesh/shared';
 import { createRoomFeed } from './feed/room-feed.js';
 import { createRoomHistory } from './history.js';
 import { createDescribeHandler } from './http/describe.js';
 import { createPostHandler } from './http/post.js';
+import { createPostAcceptor } from './post/accept.js';
+import { createPostChannels } from './post/channel.js';
 import { createRoomRoutes } from './http/routes.js';
 import { createSubscribeHandler } from './http/subscribe.js';
 import { createPriceWatch } from './price/price-watch.js';
@@ -29,6 +31,10 @@ export type RoomsServiceDeps = ServiceDeps & { runtime: NodeRuntime; options?: R
 /** The rooms service plus what tests and the bench look at. */
 export interface RoomsService extends Service {
   routes: Middleware;
+  /** The post channel (WebSocket on `/room/<hash>`). */
+  upgrade: UpgradeHandler;
+  /** Open post channels on this worker. */
+  readonly channelCount: number;
   /** Open streams on this worker. */
   readonly streamCount: number;
   /** Rooms with local streams (= bus subscriptions held). */
@@ -40,7 +46,7 @@ export interface RoomsService extends Service {
 
 /**
  * SSE signaling rooms (PROTOCOL.md `/room/<hash>`). Wiring only; data flows
- * one way: http/post -> store + bus; bus -> feed (sequenced per room) ->
+ * one way: http/post or post/channel -> post/accept -> store + bus; bus -> feed (sequenced per room) ->
  * streams/broadcaster and price/price-watch -> broadcaster -> local streams.
  */
 export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
@@ -66,8 +72,13 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
   const sweep = createReaderSweep({ registry, budget, slowReaderMs: room.slowReaderMs, log });
   let stopping = false;
 
+  const accept = createPostAcceptor({ room, bus, runtime, history, price, metrics });
+  const channels = createPostChannels({
+    accept, room, metrics, log, trustProxy: config.trustProxy, ipv6Prefix: config.clientIpv6Prefix,
+    rateLimit: config.rateLimit, stopping: () => stopping,
+  });
   const routes = createRoomRoutes({
-    post: createPostHandler({ room, bus, runtime, history, price, metrics }),
+    post: createPostHandler({ accept, maxBodyBytes: room.maxBodyBytes }),
     subscribe: createSubscribeHandler({
       room, registry, budget, feed, history, price, watch, metrics, log, stopping: () => stopping,
     }),
@@ -76,6 +87,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
 
   return {
     routes,
+    upgrade: (req, socket, head) => channels.upgrade(req, socket, head),
     async start() {
       stopping = false;
       watch.start();
@@ -91,6 +103,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
       // Clients reconnect (retry) to another worker and resume by Last-Event-ID.
       const open = [...registry.streams()];
       for (const s of open) s.close('shutdown');
+      channels.closeAll();
       feed.clear();
       log.info({ closed: open.length }, 'rooms stopped; streams closed');
     },
@@ -99,6 +112,9 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
     },
     get streamCount() {
       return registry.size;
+    },
+    get channelCount() {
+      return channels.open;
     },
     get roomCount() {
       return registry.roomCount;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { clientAddressKey, createCidrMatcher, normalizeIp } from '../net/cidr.js';
 
@@ -15,6 +16,12 @@ export interface ConnectionCap {
   ipv6Prefix: number;
   trustProxy: readonly string[];
 }
+
+/**
+ * Takes an HTTP upgrade (a WebSocket): true when it took the socket (answered
+ * or upgraded), false when the path is not its own.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
 export interface HttpServerOptions {
   host: string;
@@ -33,6 +40,8 @@ export interface HttpServerOptions {
   shutdownGraceMs?: number;
   /** Per-client connection cap; none when absent. */
   connectionCap?: ConnectionCap;
+  /** Upgrades, asked in order; one none takes is answered 404. Without any, Node refuses upgrades. */
+  upgrades?: readonly UpgradeHandler[];
 }
 
 export interface HttpServer {
@@ -71,6 +80,14 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   // No 'clientError' listener: Node's default answers 400 / 408 / 431 and closes the socket.
   const refused = opts.connectionCap === undefined ? () => 0 : capConnections(server, opts.connectionCap);
+  const upgrades = opts.upgrades ?? [];
+  if (upgrades.length > 0) {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      for (const u of upgrades) if (u(req, socket, head)) return;
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+  }
 
   let running = false;
 

@@ -3,6 +3,7 @@ import {
   createHttpServer, createLogger, createMetrics, createNodeRuntime, createPublicApp, parseConfig,
   solveProof, type Bus, type Metrics, type Store,
 } from '@mesh/shared';
+import { WebSocket } from 'ws';
 import { createRoomsService, type RoomsService, type RoomsServiceOptions } from '../../src/index.js';
 
 /**
@@ -61,7 +62,9 @@ export async function startWorker(b: Backends, env: Record<string, string> = {})
   const connectionCap = {
     perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
   };
-  const server = createHttpServer({ host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000, connectionCap });
+  const server = createHttpServer({
+    host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000, connectionCap, upgrades: [service.upgrade],
+  });
   await service.start();
   const { port } = await server.start();
   let stopped: Promise<void> | undefined;
@@ -147,4 +150,79 @@ export async function metricValue(
     if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) return Number(m[3]);
   }
   return undefined;
+}
+
+/** A client of the post channel (WebSocket on `/room/<hash>`): sends frames, collects answers by `n`. */
+export class ChannelClient {
+  readonly answers: Record<string, unknown>[] = [];
+  closed: { code: number; reason: string } | undefined;
+  private waiters: (() => void)[] = [];
+
+  private constructor(private readonly ws: WebSocket, readonly url: string, readonly hash: string) {
+    ws.on('message', (data) => {
+      this.answers.push(JSON.parse(String(data)) as Record<string, unknown>);
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: String(reason) };
+      this.wake();
+    });
+  }
+
+  /** Opens a channel; rejects with the HTTP status of a refused upgrade (`Error.message` = `refused <status> <body>`). */
+  static open(url: string, hash: string, query = '', headers: Record<string, string> = {}): Promise<ChannelClient> {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/room/${hash}${query}`, { headers });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new ChannelClient(ws, url, hash)));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => reject(new Error(`refused ${res.statusCode ?? 0} ${body}`)));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  /** Sends a frame as given (a string is sent verbatim; an object as JSON). */
+  send(frame: string | Record<string, unknown> | Buffer): void {
+    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  }
+
+  /** Solves the room's price and sends `data` as post `n`; resolves to its answer. */
+  async post(n: number, data: string, proof?: string): Promise<Record<string, unknown>> {
+    let pow = proof;
+    if (pow === undefined) {
+      const q = await roomQuote(this.url, this.hash);
+      pow = solveProof({ token: q.token, work: q.work, method: 'POST', path: `/room/${this.hash}`, body: Buffer.from(data) }).header;
+    }
+    this.send({ n, pow, data });
+    return this.answer(n);
+  }
+
+  /** The answer to post `n`, once it came. */
+  async answer(n: number, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    await this.until(() => this.answers.some((a) => a['n'] === n), timeoutMs, `answer ${n}`);
+    return this.answers.find((a) => a['n'] === n) ?? {};
+  }
+
+  async until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`channel: no ${what} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
 }

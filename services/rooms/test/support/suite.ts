@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { waitFor } from '@mesh/shared/testing';
 import {
-  metricValue, postMessage, postOk, randomRoom, roomQuote, startWorker,
+  ChannelClient, metricValue, postMessage, postOk, randomRoom, roomQuote, startWorker,
   type Backends, type Worker, type Wiring,
 } from './harness.js';
 import { SseClient } from '@mesh/shared/testing';
@@ -21,6 +21,13 @@ export function roomsBehaviour(wiring: Wiring): void {
     let b: Worker;
     const clients: SseClient[] = [];
     const extraWorkers: Worker[] = [];
+    const channels: ChannelClient[] = [];
+
+    async function channel(url: string, hash: string, query = '', headers: Record<string, string> = {}): Promise<ChannelClient> {
+      const c = await ChannelClient.open(url, hash, query, headers);
+      channels.push(c);
+      return c;
+    }
 
     async function sse(url: string, hash: string, opts: Parameters<typeof SseClient.connect>[1] = {}): Promise<SseClient> {
       const c = await SseClient.connect(`${url}/room/${hash}`, opts);
@@ -43,6 +50,7 @@ export function roomsBehaviour(wiring: Wiring): void {
 
     afterAll(async () => {
       await Promise.all(clients.map((c) => c.close()));
+      for (const c of channels) c.close();
       for (const w of [a, b, ...extraWorkers]) await w?.stop();
       await backends?.close();
     });
@@ -161,6 +169,106 @@ export function roomsBehaviour(wiring: Wiring): void {
       const twice = await fetch(`${a.url}/room/${hash}?peer=${'ab'.repeat(8)}&peer=${'ab'.repeat(8)}`, { headers: JSON_TOO });
       expect(twice.status).toBe(400);
       expect(a.service.streamCount).toBe(streamsBefore);
+    });
+
+    test('post channel: a frame is a paid post, answered by its n, delivered like a POST on both workers (no echo to its peer)', async () => {
+      const hash = randomRoom();
+      const me = 'ef'.repeat(8);
+      const mine = await subscribed(a.url, `${hash}?peer=${me}`);
+      const onA = await subscribed(a.url, hash);
+      const onB = await subscribed(b.url, hash);
+      const ch = await channel(b.url, hash, `?peer=${me}`);
+      expect(b.service.channelCount).toBe(1);
+      const first = await ch.post(1, 'over the channel\nsecond line');
+      expect(first).toEqual({ n: 1, id: expect.stringMatching(/^\d+-\d+$/) });
+      const viaPost = await postOk(a.url, hash, 'plain post');
+      const third = await ch.post(2, 'again');
+      for (const c of [onA, onB]) {
+        await c.until((x) => x.messages().length === 3, 5000, 'three messages');
+        expect(c.messages().map((m) => [m.lastEventId, m.data])).toEqual([
+          [first['id'], 'over the channel\nsecond line'], [viaPost, 'plain post'], [third['id'], 'again'],
+        ]);
+      }
+      expect(mine.messages().map((m) => m.data)).toEqual(['plain post']);
+      expect(await metricValue(b.metrics, 'mesh_room_messages_accepted_total')).toBeGreaterThanOrEqual(2);
+    });
+
+    test('post channel: the rules of POST, as answers; binary frames close it; bad upgrades are plain HTTP errors', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      const ch = await channel(w.url, hash);
+      expect(await (ch.send({ n: 1, data: 'no proof' }), ch.answer(1))).toMatchObject({ n: 1, error: 'pow_required', token: expect.any(String) });
+      const q = await roomQuote(w.url, hash);
+      const body = 'paid once';
+      const { solveProof } = await import('@mesh/shared');
+      const proof = solveProof({ token: q.token, work: q.work, method: 'POST', path: `/room/${hash}`, body: Buffer.from(body) }).header;
+      expect(await ch.post(2, body, proof)).toMatchObject({ n: 2, id: expect.any(String) });
+      // The same proof again: on the channel, and as a plain POST.
+      expect(await ch.post(3, body, proof)).toMatchObject({ n: 3, error: 'pow_replayed' });
+      expect((await postMessage(w.url, hash, body, { proof })).body).toMatchObject({ error: 'pow_replayed' });
+      expect(await ch.post(4, '')).toMatchObject({ n: 4, error: 'bad_request' });
+      expect(await ch.post(5, 'x'.repeat(1025))).toMatchObject({ n: 5, error: 'payload_too_large' });
+      ch.send('{"n": 6, "data": ');
+      expect(await ch.answer(6)).toMatchObject({ n: 6, error: 'bad_request' });
+      ch.send({ n: 7, data: 5 });
+      expect(await ch.answer(7)).toMatchObject({ n: 7, error: 'bad_request' });
+      ch.send(Buffer.from([1, 2, 3]));
+      await ch.until(() => ch.closed !== undefined, 5000, 'close');
+      expect(ch.closed?.code).toBe(1003);
+      await waitFor(() => w.service.channelCount === 0, { message: 'channel slot freed' });
+
+      await expect(ChannelClient.open(w.url, 'A'.repeat(40))).rejects.toThrow(/^refused 400 .*bad_request/);
+      await expect(ChannelClient.open(w.url, hash, '?peer=xyz')).rejects.toThrow(/^refused 400 .*bad_request/);
+      await expect(ChannelClient.open(w.url, `${hash}/x`)).rejects.toThrow(/^refused 404/);
+      const other = new (await import('ws')).WebSocket(`${w.url.replace(/^http/, 'ws')}/nodes`);
+      const status = await new Promise<number>((resolve) => {
+        other.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
+        other.once('open', () => resolve(101));
+        other.once('error', () => resolve(-1));
+      });
+      expect(status).toBe(404);
+    });
+
+    test('post channel: capped per client and per worker like streams; closing frees the slot', async () => {
+      const w = await startWorker(backends, { ROOM_MAX_PER_IP: '2', ROOM_MAX_STREAMS: '3' });
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      const as = (ip: string): Record<string, string> => ({ 'X-Forwarded-For': ip });
+      await channel(w.url, hash, '', as('203.0.113.1'));
+      const second = await channel(w.url, hash, '', as('203.0.113.1'));
+      await expect(ChannelClient.open(w.url, hash, '', as('203.0.113.1'))).rejects.toThrow(/^refused 429 .*too_many_requests/);
+      await channel(w.url, hash, '', as('203.0.113.2'));
+      await expect(ChannelClient.open(w.url, hash, '', as('203.0.113.3'))).rejects.toThrow(/^refused 429/);
+      second.close();
+      await waitFor(() => w.service.channelCount === 2, { message: 'slot freed' });
+      await channel(w.url, hash, '', as('203.0.113.3'));
+    });
+
+    test('post channel on the production rate limit: past the burst, frames are refused rate_limited and not read for the hold', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      const ch = await channel(w.url, randomRoom());
+      // Unpaid frames cost no hashing: the first 30 (the burst) are each refused for their missing proof.
+      for (let n = 0; n < 40; n++) ch.send({ n, data: 'x' });
+      const limited = await ch.answer(30);
+      const limitedAt = Date.now();
+      expect(limited).toEqual({ n: 30, error: 'rate_limited', message: expect.any(String), retryAfter: 2 });
+      for (let n = 0; n < 30; n++) expect(await ch.answer(n)).toMatchObject({ n, error: 'pow_required' });
+      // Frames already received are refused too; what comes now is read once the 2 s hold is over.
+      ch.send({ n: 100, data: 'x' });
+      expect(await ch.answer(100, 10_000)).toMatchObject({ n: 100, error: 'pow_required' });
+      expect(Date.now() - limitedAt).toBeGreaterThanOrEqual(1900);
+      for (let n = 31; n < 40; n++) expect((await ch.answer(n))['error']).toMatch(/^(rate_limited|pow_required)$/);
+    });
+
+    test('graceful stop closes post channels (going away)', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      const ch = await channel(w.url, randomRoom());
+      await w.stop();
+      await ch.until(() => ch.closed !== undefined, 5000, 'close');
+      expect(ch.closed?.code).toBe(1001);
     });
 
     test('the worker subscribes to a room while it has local subscribers only', async () => {

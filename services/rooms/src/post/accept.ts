@@ -1,0 +1,58 @@
+import { ProtocolError, decodeUtf8Strict, type Bus, type NodeRuntime, type RoomConfig } from '@mesh/shared';
+import type { RoomHistory } from '../history.js';
+import type { RoomPrice } from '../price/room-price.js';
+import type { RoomMetrics } from '../room-metrics.js';
+import { framedBodyBytes } from '../streams/sse.js';
+import { encodeWireMessage, roomSubject } from '../wire.js';
+
+export interface PostDeps {
+  room: RoomConfig;
+  bus: Bus;
+  runtime: Pick<NodeRuntime, 'pow'>;
+  history: RoomHistory;
+  price: RoomPrice;
+  metrics: RoomMetrics;
+}
+
+/** One paid post, whichever way it came (HTTP POST or a post channel frame). */
+export interface PostRequest {
+  /** Validated room hash. */
+  hash: string;
+  /** The body bytes, already bounded by the transport to room.maxBodyBytes. */
+  body: Uint8Array;
+  /** The X-PoW proof, bound to `POST /room/<hash>` and these bytes. */
+  proof: string | undefined;
+  /** The poster's validated peer id: its own streams skip the message. */
+  peer: string | undefined;
+}
+
+export type AcceptPost = (p: PostRequest) => Promise<{ id: string }>;
+
+/**
+ * A post's rules (PROTOCOL.md `POST /room/<hash>`), whatever carried it:
+ * strict UTF-8 (415), not empty (400), framed size within the limit (413),
+ * refused before it pays while the bus is down (503), PoW at the room's price,
+ * then count + append (the store hands out the id) and one publish on
+ * `rooms.<hash>`: every worker with subscribers of the room writes it to them.
+ */
+export function createPostAcceptor(d: PostDeps): AcceptPost {
+  return async ({ hash, body, proof, peer }) => {
+    const text = decodeUtf8Strict(body);
+    // SSE never dispatches an event whose data is empty: such a post could reach nobody.
+    if (text === '') throw new ProtocolError('bad_request', 'The message is empty.');
+    // The limit bounds what a post costs every reader (history replays included), so it counts the frame.
+    if (framedBodyBytes(text) > d.room.maxBodyBytes) {
+      throw new ProtocolError('payload_too_large', `The message frames to more than ${d.room.maxBodyBytes} bytes (a line break counts 7).`, { limit: d.room.maxBodyBytes });
+    }
+    // Without the bus the message would be kept but reach no live stream: refused before it pays.
+    if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');
+    const work = await d.price.work(hash);
+    await d.runtime.pow.verify({ header: proof, method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room' });
+
+    const at = Date.now();
+    const [m, { id, prev }] = await Promise.all([d.price.count(hash), d.history.append(hash, text)]);
+    d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m, ...(peer !== undefined ? { p: peer } : {}) }));
+    d.metrics.accepted.inc();
+    return { id };
+  };
+}
