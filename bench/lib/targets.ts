@@ -15,9 +15,12 @@ import { startNatsServer, startRedisServer, type TestServer } from '@mesh/shared
 import { PEERS_DIR, ROOT } from './paths.js';
 import { startServerProcess, startedLine, type ServerProcess } from './spawn.js';
 
-export type TargetKind = 'mesh' | 'ywebrtc' | 'tracker';
-export type TargetName = 'mesh-cluster' | 'mesh-embedded' | 'y-webrtc' | 'bt-tracker';
-export const TARGET_NAMES: readonly TargetName[] = ['mesh-cluster', 'mesh-embedded', 'y-webrtc', 'bt-tracker'];
+/** `mesh`: posts over the post channel (a WebSocket per room); `mesh-post`: one HTTP POST per message. */
+export type TargetKind = 'mesh' | 'mesh-post' | 'ywebrtc' | 'tracker';
+export type TargetName = 'mesh-cluster' | 'mesh-embedded' | 'mesh-cluster-post' | 'mesh-embedded-post' | 'y-webrtc' | 'bt-tracker';
+export const TARGET_NAMES: readonly TargetName[] = [
+  'mesh-cluster', 'mesh-embedded', 'mesh-cluster-post', 'mesh-embedded-post', 'y-webrtc', 'bt-tracker',
+];
 
 export interface Target {
   name: TargetName;
@@ -59,7 +62,7 @@ export function meshProcess(
   return startServerProcess({ command: process.execPath, args: [...nodeArgs, join(ROOT, entry)], env: meshEnv(env), ready });
 }
 
-async function meshCluster(prefix: string, nodeArgs: string[]): Promise<Target> {
+async function meshCluster(prefix: string, nodeArgs: string[], posts: 'channel' | 'post' = 'channel'): Promise<Target> {
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async (): Promise<void> => {
     for (const s of started.reverse()) await s.stop();
@@ -75,7 +78,8 @@ async function meshCluster(prefix: string, nodeArgs: string[]): Promise<Target> 
     const b = await meshProcess('services/rooms/dist/main.js', env, startedLine, nodeArgs);
     started.push(b);
     return {
-      name: 'mesh-cluster', kind: 'mesh', ports: [a.info.port, b.info.port], serverPids: [a.pid, b.pid],
+      name: posts === 'channel' ? 'mesh-cluster' : 'mesh-cluster-post', kind: posts === 'channel' ? 'mesh' : 'mesh-post',
+      ports: [a.info.port, b.info.port], serverPids: [a.pid, b.pid],
       brokerPids: [await pidOnPort(nats.port), await pidOnPort(redis.port)].filter((p) => p > 0),
       stop: stopAll,
     };
@@ -115,11 +119,14 @@ async function pidOnPort(port: number): Promise<number> {
   return 0;
 }
 
-async function meshEmbedded(dhtPort: number, nodeArgs: string[]): Promise<Target> {
+async function meshEmbedded(dhtPort: number, nodeArgs: string[], posts: 'channel' | 'post' = 'channel'): Promise<Target> {
   const p = await meshProcess('apps/embedded/dist/main.js', {
     DHT_BOOTSTRAP: 'none', TURN_BACKEND: 'none', DHT_PORT: String(dhtPort), DHT_HOST: '127.0.0.1',
   }, startedLine, nodeArgs);
-  return { name: 'mesh-embedded', kind: 'mesh', ports: [p.info.port], serverPids: [p.pid], brokerPids: [], stop: p.stop };
+  return {
+    name: posts === 'channel' ? 'mesh-embedded' : 'mesh-embedded-post', kind: posts === 'channel' ? 'mesh' : 'mesh-post',
+    ports: [p.info.port], serverPids: [p.pid], brokerPids: [], stop: p.stop,
+  };
 }
 
 async function yWebrtc(port: number): Promise<Target> {
@@ -162,6 +169,8 @@ export async function startTarget(name: TargetName, o: TargetOptions): Promise<T
   switch (name) {
     case 'mesh-cluster': return meshCluster(o.prefix, o.nodeArgs ?? []);
     case 'mesh-embedded': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? []);
+    case 'mesh-cluster-post': return meshCluster(o.prefix, o.nodeArgs ?? [], 'post');
+    case 'mesh-embedded-post': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? [], 'post');
     case 'y-webrtc': return yWebrtc(await o.freeTcpPort());
     case 'bt-tracker': return btTracker();
   }

@@ -66,7 +66,54 @@ function openWs(port: number): Promise<WsClient> {
   });
 }
 
-function meshTransport(ports: number[]): Transport {
+interface ChannelAnswer { n?: number; id?: string; error?: string; token?: string; message?: string }
+
+/**
+ * A post channel (PROTOCOL.md): one WebSocket per room, each post a frame
+ * `{n, pow, data}` answered by `n`. A refusal that carries a fresh token (the
+ * token rotated) is solved again once, as the HTTP path does.
+ */
+interface Channel {
+  post(body: Buffer, solve: (token?: string) => string): Promise<void>;
+  close(): void;
+}
+
+function openChannel(port: number, room: string, peer: string): Promise<Channel> {
+  const Ws = loadWs();
+  const ws = new Ws(`ws://127.0.0.1:${port}/room/${room}?peer=${peer}`, { perMessageDeflate: false });
+  const pending = new Map<number, (a: ChannelAnswer) => void>();
+  let next = 0;
+  ws.on('message', (raw) => {
+    const a = JSON.parse(raw.toString()) as ChannelAnswer;
+    if (a.n !== undefined) {
+      const done = pending.get(a.n);
+      pending.delete(a.n);
+      done?.(a);
+    }
+  });
+  ws.on('close', () => {
+    for (const done of pending.values()) done({ error: 'closed' });
+    pending.clear();
+  });
+  const ask = (pow: string, body: Buffer): Promise<ChannelAnswer> => new Promise((resolve) => {
+    const n = next++;
+    pending.set(n, resolve);
+    ws.send(JSON.stringify({ n, pow, data: body.toString('utf8') }));
+  });
+  return new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () => resolve({
+      async post(body, solve) {
+        let a = await ask(solve(), body);
+        if (a.error !== undefined && typeof a.token === 'string') a = await ask(solve(a.token), body);
+        if (a.error !== undefined) throw new Error(`post refused: ${a.error} ${a.message ?? ''}`);
+      },
+      close: () => ws.terminate(),
+    }));
+  });
+}
+
+function meshTransport(ports: number[], posts: 'channel' | 'post'): Transport {
   // A bounded keep-alive pool per port, like a reverse proxy's upstream pool: thousands of
   // simultaneous connects would overflow the accept queue and measure SYN retries instead.
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -118,10 +165,28 @@ function meshTransport(ports: number[]): Transport {
       // Tagged like sigmesh tags its streams and posts (PROTOCOL.md `peer`): its own posts do not come back.
       const peer = randomBytes(16).toString('hex');
       if (o.room !== undefined) sock = await openStream(port, `/room/${o.room}?peer=${peer}`, o.onMessage);
+      const channels = new Map<string, Promise<Channel>>();
+      // Opened with the stream, as connections are paced: thousands of first posts at once would
+      // overflow the accept queue (SYN retries and resets measured as latency and errors).
+      if (posts === 'channel' && o.room !== undefined) {
+        const ch = openChannel(port, o.room, peer);
+        channels.set(o.room, ch);
+        await ch;
+      }
       return {
         async send(room, text) {
           const body = Buffer.from(text);
           token ??= await fetchToken(port, room);
+          if (posts === 'channel') {
+            let ch = channels.get(room);
+            if (ch === undefined) channels.set(room, (ch = openChannel(port, room, peer)));
+            const path = `/room/${room}`;
+            await (await ch).post(body, (fresh) => {
+              if (fresh !== undefined) token = fresh;
+              return solveProof({ token: token ?? '', work: 1, method: 'POST', path, body }).header;
+            });
+            return;
+          }
           let res = await post(port, room, body, token, peer);
           if (res.status === 402) {
             // The token rotated: the refusal carries a fresh one.
@@ -130,7 +195,10 @@ function meshTransport(ports: number[]): Transport {
           }
           if (res.status !== 202) throw new Error(`post refused: ${res.status} ${res.text.slice(0, 200)}`);
         },
-        close() { sock?.destroy(); },
+        close() {
+          sock?.destroy();
+          for (const ch of channels.values()) void ch.then((c) => c.close(), () => undefined);
+        },
       };
     },
   };
@@ -205,7 +273,8 @@ function trackerTransport(ports: number[]): Transport {
 
 export function transportFor(kind: TargetKind, ports: number[]): Transport {
   switch (kind) {
-    case 'mesh': return meshTransport(ports);
+    case 'mesh': return meshTransport(ports, 'channel');
+    case 'mesh-post': return meshTransport(ports, 'post');
     case 'ywebrtc': return yWebrtcTransport(ports);
     case 'tracker': return trackerTransport(ports);
   }
