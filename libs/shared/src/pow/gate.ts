@@ -54,6 +54,14 @@ export function createPowGate(deps: PowGateDeps): PowGate {
   const outcomes = deps.metrics?.counter('pow_outcomes_total', 'PoW verifications by outcome', ['endpoint', 'outcome'] as const);
 
   const nowSeconds = (): number => Math.floor(now() / 1000);
+  // The accepted series of each endpoint, resolved once: label lookup per request is measurable here.
+  const acceptedOf = new Map<string, { inc(): void }>();
+  const countAccepted = (endpoint: string): void => {
+    if (outcomes === undefined) return;
+    let c = acceptedOf.get(endpoint);
+    if (c === undefined) acceptedOf.set(endpoint, (c = outcomes.labels({ endpoint, outcome: 'accepted' })));
+    c.inc();
+  };
 
   function current(): { token: string; expires: number } {
     const { token, ts } = issueToken(deps.secret, nowSeconds(), pow.rotationSeconds);
@@ -92,7 +100,7 @@ export function createPowGate(deps: PowGateDeps): PowGate {
       refuse('unavailable', req, e);
     }
     if (!first) refuse('pow_replayed', req);
-    outcomes?.inc({ endpoint: req.endpoint, outcome: 'accepted' });
+    countAccepted(req.endpoint);
   }
 
   return { current, verify };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { ErrorCode } from '../errors.js';
 import { MAX_TOKEN_LENGTH } from './token.js';
 
@@ -46,8 +46,23 @@ export function formatProofHeader(p: { token: string; work: bigint | number; non
 }
 
 /** Lower-case hex SHA-256 of the raw body bytes (of the empty string without body). */
+/**
+ * One-shot SHA-256 (`crypto.hash`, Node 20.12+): about twice as fast as
+ * createHash/update/digest for inputs this small, which is most of a proof
+ * check. Older Node 20 releases fall back to createHash.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: 'hex' | 'buffer') => string | Buffer }).hash;
+
+function sha256(data: string | Uint8Array, enc: 'hex'): string;
+function sha256(data: string | Uint8Array, enc: 'buffer'): Buffer;
+function sha256(data: string | Uint8Array, enc: 'hex' | 'buffer'): string | Buffer {
+  if (oneShot !== undefined) return oneShot('sha256', data, enc);
+  const h = crypto.createHash('sha256').update(data);
+  return enc === 'hex' ? h.digest('hex') : h.digest();
+}
+
 export function bodyHash(body: Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex');
+  return sha256(body, 'hex');
 }
 
 export interface ProofInput {
@@ -67,13 +82,13 @@ export function proofPrefix(p: Omit<ProofInput, 'nonce'>): string {
 
 /** SHA-256 of the preimage. */
 export function proofHash(p: ProofInput): Buffer {
-  return createHash('sha256').update(proofPrefix(p) + p.nonce, 'utf8').digest();
+  return sha256(proofPrefix(p) + p.nonce, 'buffer');
 }
 
 /** True iff the first 8 bytes of `hash` (big-endian) times `work` is below 2^64. */
 export function meetsWork(hash: Uint8Array, work: bigint): boolean {
   if (hash.length < 8 || work < 1n) return false;
-  let x = 0n;
-  for (let i = 0; i < 8; i++) x = (x << 8n) | BigInt(hash[i] ?? 0);
+  // The first 8 bytes as one big-endian integer: one BigInt, not eight shifts.
+  const x = new DataView(hash.buffer, hash.byteOffset, 8).getBigUint64(0, false);
   return x * work < TWO_POW_64;
 }

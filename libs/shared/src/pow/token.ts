@@ -39,6 +39,14 @@ function macFor(secret: string, ts: number): string {
 /** Clock difference between instances tolerated for a token's timestamp. */
 export const FUTURE_SKEW_SECONDS = 5;
 
+/**
+ * Tokens whose MAC was checked, by their whole text: every proof of a
+ * rotation period carries the same token, so its MAC is compared once, not
+ * per request. Keyed by the full string (MAC included): a hit can only be a
+ * token that compared equal before. Bounded like the MAC cache.
+ */
+const verified = new Map<string, { secret: string; ts: number }>();
+
 /** The token of the rotation period containing `nowSeconds`. */
 export function issueToken(secret: string, nowSeconds: number, rotationSeconds: number): { token: string; ts: number } {
   const rotation = Math.max(1, Math.floor(rotationSeconds));
@@ -65,18 +73,31 @@ export function tokenTimestamp(token: string): number | undefined {
  * `ts` is public anyway.
  */
 export function checkToken(secret: string, token: string, nowSeconds: number, ttlSeconds: number): TokenVerdict {
+  const known = verified.get(token);
+  if (known !== undefined && known.secret === secret) return timeVerdict(known.ts, nowSeconds, ttlSeconds);
   if (token.length > MAX_TOKEN_LENGTH) return 'malformed';
   const m = TOKEN_RE.exec(token);
   if (m === null || m[1] === undefined || m[2] === undefined) return 'malformed';
   const ts = Number(m[1]);
+  const byTime = timeVerdict(ts, nowSeconds, ttlSeconds);
+  if (byTime !== 'ok') return byTime;
+  const expected = Buffer.from(macFor(secret, ts), 'latin1');
+  const given = Buffer.from(m[2], 'latin1');
+  // Both are 43 chars by construction; the length check keeps timingSafeEqual from throwing.
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return 'invalid';
+  if (verified.size >= MAC_CACHE_MAX) {
+    const oldest = verified.keys().next().value;
+    if (oldest !== undefined) verified.delete(oldest);
+  }
+  verified.set(token, { secret, ts });
+  return 'ok';
+}
+
+function timeVerdict(ts: number, nowSeconds: number, ttlSeconds: number): TokenVerdict {
   const now = Math.floor(nowSeconds);
   // Instances' clocks differ by a little: a token another instance issued
   // just after its rotation must not bounce here.
   if (ts > now + FUTURE_SKEW_SECONDS) return 'invalid';
   if (now - ts > ttlSeconds) return 'expired';
-  const expected = Buffer.from(macFor(secret, ts), 'latin1');
-  const given = Buffer.from(m[2], 'latin1');
-  // Both are 43 chars by construction; the length check keeps timingSafeEqual from throwing.
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return 'invalid';
   return 'ok';
 }
