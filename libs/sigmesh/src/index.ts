@@ -4,6 +4,7 @@ export { Room, roomHash, type RoomMessage, type RoomNode, type RoomEvents, type 
 export { joinPeers, Peers, type PeersOptions, type PeersEvents, type ConnectionType, type CloseReason } from './peers.js';
 export { Discovery, type DiscoveryOptions, type KnownNode, type LiveNode } from './discovery.js';
 export { NodeClient, normalizeNodeUrl, isRoomHash, type NodeInfo, type Price, type IceServer, type TurnCredentials, type NodeClientOptions } from './node-client.js';
+export type { ChannelSocket, ChannelSocketCtor } from './post-channel.js';
 export { memoryStorage, webStorage, defaultStorage, type StorageAdapter } from './storage.js';
 export { chooseNodes, rankNodes, rendezvousScore, type RankCandidate, type RankOptions } from './rendezvous.js';
 export { createSolver, solve, type Solver, type SolverMode, type SolverOptions, type SolveOptions, type SolveProgress } from './solver.js';

@@ -3,6 +3,7 @@ import { deriveRoomKey } from './crypto.js';
 import { Discovery, type LiveNode } from './discovery.js';
 import { SigmeshError } from './errors.js';
 import type { FetchLike } from './http.js';
+import type { ChannelSocketCtor } from './post-channel.js';
 import { Room, roomHash } from './room.js';
 import { createSolver, type Solver, type SolverOptions } from './solver.js';
 import type { StorageAdapter } from './storage.js';
@@ -19,6 +20,11 @@ export interface MeshOptions {
   /** Only nodes of this network (40 hex); default the first seed's. */
   network?: string;
   fetch?: FetchLike;
+  /**
+   * WebSocket constructor for room post channels; default the global `WebSocket`
+   * (browsers). null: every post goes over HTTP.
+   */
+  webSocket?: ChannelSocketCtor | null;
   /** Default: a new solver with `solverOptions`. */
   solver?: Solver;
   solverOptions?: SolverOptions;
@@ -57,7 +63,7 @@ export function createMesh(opts: MeshOptions): Mesh {
     seeds: opts.seeds,
     ...(opts.storage ? { storage: opts.storage } : {}),
     ...(opts.network ? { network: opts.network } : {}),
-    client: { solver, ...(opts.fetch ? { fetch: opts.fetch } : {}) },
+    client: { solver, ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.webSocket !== undefined ? { webSocket: opts.webSocket } : {}) },
   });
   const rooms = new Set<Room>();
   let first: Promise<void> | null = null;

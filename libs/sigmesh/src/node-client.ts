@@ -1,10 +1,12 @@
 /**
- * HTTP client of one mesh node: its `GET /` facts, `/nodes`, `/token` and room posts,
+ * Client of one mesh node: its `GET /` facts, `/nodes`, `/token` and room posts,
  * paying proof of work where the node asks for it (402 carries a fresh token and the
- * price, so we solve again at once).
+ * price, so we solve again at once). Room posts go over the room's post channel
+ * (a WebSocket) where the runtime has one and the node offers it, else over HTTP.
  */
 import { SigmeshError } from './errors.js';
 import { defaultFetch, isRecord, readJson, withTimeout, type FetchLike } from './http.js';
+import { PostChannel, type ChannelSocketCtor } from './post-channel.js';
 import type { Solver, SolveProgress } from './solver.js';
 
 /** `GET /` of a node (PROTOCOL.md). */
@@ -52,6 +54,11 @@ export interface NodeClientOptions {
   maxPowAttempts?: number;
   /** A remembered price older than this is not used (tokens expire). Default 240 s. */
   priceTtlMs?: number;
+  /**
+   * WebSocket constructor for room post channels. Default the runtime's global
+   * `WebSocket` (browsers; Node 20 has none); null: room posts always go over HTTP.
+   */
+  webSocket?: ChannelSocketCtor | null;
 }
 
 export interface PaidRequestOptions {
@@ -71,6 +78,12 @@ export interface PaidRequestOptions {
 export interface RoomPostOptions extends Omit<PaidRequestOptions, 'body' | 'contentType' | 'optionalHeaders'> {
   /** Our peer id in the room (`X-Room-Peer`): a node that knows it keeps the post off our own streams. */
   peer?: string;
+  /**
+   * Asked before each try: false sends it over HTTP. A room says false once it
+   * has let the node go, so a post still under way does not open a channel that
+   * nobody would close.
+   */
+  viaChannel?: () => boolean;
 }
 
 /** Peer id of `?peer=` and `X-Room-Peer` (PROTOCOL). */
@@ -78,6 +91,31 @@ const ROOM_PEER = /^[0-9a-f]{16,64}$/;
 
 /** Once a node's CORS refused an optional header, it goes without for this long, then is tried again (the node may be upgraded). */
 const OPTIONAL_HEADERS_OFF_MS = 10 * 60_000;
+
+/** A node whose post channel failed (old node: 404 upgrade) gets HTTP posts for this long, then is tried again. */
+const CHANNEL_OFF_MS = 10 * 60_000;
+/** Post channels open at once to one node (one per room in use); a room past it posts over HTTP. */
+const MAX_CHANNELS = 8;
+
+/**
+ * Status of the error codes a post's answer frame can carry (PROTOCOL's catalogue):
+ * a refusal over the channel becomes the same SigmeshError as over HTTP.
+ */
+const POST_ERROR_STATUS: Readonly<Record<string, number>> = {
+  bad_request: 400,
+  pow_required: 402, pow_malformed: 402, pow_invalid: 402, pow_expired: 402, pow_insufficient: 402, pow_replayed: 402,
+  not_found: 404, payload_too_large: 413, unsupported_media_type: 415,
+  too_many_requests: 429, rate_limited: 429, internal: 500, unavailable: 503,
+};
+
+/** One paid try: done, or refused with 402 (the refusal's body carries the fresh price). */
+type Attempt<T> = { done: T } | { refusal: unknown };
+
+/** The runtime's WebSocket, if it has one (browsers, Node 22+). */
+function globalWebSocket(): ChannelSocketCtor | null {
+  const ws = (globalThis as { WebSocket?: unknown }).WebSocket;
+  return typeof ws === 'function' ? (ws as ChannelSocketCtor) : null;
+}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -102,6 +140,10 @@ export function isRoomHash(hash: string): boolean {
 
 export function isRoomPeer(peer: string): boolean {
   return ROOM_PEER.test(peer);
+}
+
+function channelKey(hash: string, peer: string | undefined): string {
+  return `${hash}/${peer ?? ''}`;
 }
 
 /** fetch's own failure (TypeError): nothing answered, which is also how a browser reports a refused CORS preflight. */
@@ -148,6 +190,11 @@ export class NodeClient {
   private optionalHeadersOk = false;
   /** Optional headers are left off until then (this node's CORS refused them). */
   private optionalHeadersOffUntilMs = 0;
+  private readonly webSocket: ChannelSocketCtor | null;
+  /** Open post channels, by room hash and peer id. */
+  private readonly channels = new Map<string, PostChannel>();
+  /** Room posts go over HTTP until then (this node's channel failed). */
+  private channelsOffUntilMs = 0;
 
   constructor(url: string, private readonly opts: NodeClientOptions = {}) {
     const u = normalizeNodeUrl(url);
@@ -157,6 +204,7 @@ export class NodeClient {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxAttempts = Math.max(1, opts.maxPowAttempts ?? 4);
     this.priceTtlMs = opts.priceTtlMs ?? 240_000;
+    this.webSocket = opts.webSocket === undefined ? globalWebSocket() : opts.webSocket;
   }
 
   async info(signal?: AbortSignal): Promise<NodeInfo> {
@@ -202,21 +250,96 @@ export class NodeClient {
   }
 
   /**
-   * Posts a message body to a room (paid); resolves to the node's message id.
-   * With `peer`, streams tagged with it (`?peer=`) are not sent the post; a node
-   * that predates this echoes it anyway.
+   * Posts a message body to a room (paid); resolves to the node's message id
+   * ('' when the node had taken the post over a channel that died before
+   * answering). With `peer`, streams tagged with it (`?peer=`) are not sent the
+   * post; a node that predates this echoes it anyway.
+   *
+   * With a WebSocket constructor, the post goes over the room's post channel on
+   * this node (opened on the first post, one per room and peer id), with the
+   * same proof, refusals and retries as over HTTP. A channel that fails to open
+   * sends this node's posts over HTTP for `CHANNEL_OFF_MS`; a post it had sent
+   * when it died goes again over HTTP with the same proof, where `pow_replayed`
+   * means the node has it.
    */
   async postRoom(hash: string, body: string, opts: RoomPostOptions = {}): Promise<string> {
     if (!isRoomHash(hash)) throw new SigmeshError('bad_response', 'bad room hash');
-    const { peer, ...rest } = opts;
+    const { peer, viaChannel, ...rest } = opts;
     if (peer !== undefined && !isRoomPeer(peer)) throw new SigmeshError('bad_response', 'bad room peer id');
-    const res = await this.paid('POST', `/room/${hash}`, {
+    const path = `/room/${hash}`;
+    const http: PaidRequestOptions = {
       ...rest, body, contentType: 'text/plain;charset=utf-8', ...(peer !== undefined ? { optionalHeaders: { 'X-Room-Peer': peer } } : {}),
+    };
+    return this.payLoop<string>('POST', path, body, rest, async (proof) => {
+      let replayMeansTaken = false;
+      const channel = viaChannel?.() === false ? null : this.channel(hash, peer);
+      if (channel) {
+        const r = await channel.post(proof, body, rest.signal);
+        if (r.kind === 'answer') return this.channelAnswer(path, r.answer);
+        replayMeansTaken = r.kind === 'lost' && proof !== undefined;
+      }
+      const res = await this.httpAttempt('POST', path, proof, http);
+      if (res.status === 402) {
+        const refusal = await readJson(res, MAX_JSON).catch(() => null);
+        // This proof went out on the channel before it died: the node took it there.
+        if (replayMeansTaken && isRecord(refusal) && refusal.error === 'pow_replayed') return { done: '' };
+        return { refusal };
+      }
+      await this.expectOk(res);
+      const v = await readJson(res, MAX_JSON);
+      if (!isRecord(v) || typeof v.id !== 'string') throw new SigmeshError('bad_response', 'room post answer has no id');
+      return { done: v.id };
     });
-    await this.expectOk(res);
-    const v = await readJson(res, MAX_JSON);
-    if (!isRecord(v) || typeof v.id !== 'string') throw new SigmeshError('bad_response', 'room post answer has no id');
-    return v.id;
+  }
+
+  /** Closes a room's post channel (the room left this node); posts it still carried go over HTTP. */
+  closeRoomChannel(hash: string, peer?: string): void {
+    this.channels.get(channelKey(hash, peer))?.close();
+  }
+
+  /** Closes every post channel to this node. */
+  closeChannels(): void {
+    for (const c of [...this.channels.values()]) c.close();
+  }
+
+  /** Post channels open (or opening) to this node. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** The room's open channel, a new one, or null: no WebSocket, this node's channel failed lately, or too many open. */
+  private channel(hash: string, peer: string | undefined): PostChannel | null {
+    if (!this.webSocket || Date.now() < this.channelsOffUntilMs) return null;
+    const key = channelKey(hash, peer);
+    const open = this.channels.get(key);
+    if (open) return open;
+    if (this.channels.size >= MAX_CHANNELS) return null;
+    const url = new URL(`${this.url}/room/${hash}`);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (peer !== undefined) url.searchParams.set('peer', peer);
+    const channel = new PostChannel({
+      url: url.href,
+      socket: this.webSocket,
+      timeoutMs: this.timeoutMs,
+      onClose: ({ failed }) => {
+        if (this.channels.get(key) === channel) this.channels.delete(key);
+        if (failed) this.channelsOffUntilMs = Date.now() + CHANNEL_OFF_MS;
+      },
+    });
+    this.channels.set(key, channel);
+    return channel;
+  }
+
+  /** A channel's answer frame, read as its HTTP answer would be: the id, a 402 refusal, or the same error. */
+  private channelAnswer(path: string, v: Record<string, unknown>): Attempt<string> {
+    const code = typeof v.error === 'string' ? v.error : undefined;
+    if (code === undefined) {
+      if (typeof v.id !== 'string') throw new SigmeshError('bad_response', 'room post answer has no id');
+      return { done: v.id };
+    }
+    const status = POST_ERROR_STATUS[code];
+    if (status === 402) return { refusal: v };
+    throw new SigmeshError('http', `${this.url}${path}: ${status !== undefined ? `HTTP ${status}` : 'post channel'} (${code})`, status, code);
   }
 
   /**
@@ -256,27 +379,49 @@ export class NodeClient {
    * takes the fresh token and price from the refusal and solves again.
    */
   async paid(method: 'GET' | 'POST', path: string, opts: PaidRequestOptions = {}): Promise<Response> {
+    return this.payLoop<Response>(method, path, opts.body ?? '', opts, async (proof) => {
+      const res = await this.httpAttempt(method, path, proof, opts);
+      if (res.status !== 402) return { done: res };
+      return { refusal: await readJson(res, MAX_JSON).catch(() => null) };
+    });
+  }
+
+  /**
+   * The payment loop of every paid request, whichever way it travels: pays with
+   * the remembered price if any (else tries unpaid, to learn it), and on a
+   * refusal takes its fresh token and price and solves again.
+   */
+  private async payLoop<T>(
+    method: 'GET' | 'POST', path: string, body: string, opts: Pick<PaidRequestOptions, 'signal' | 'onProgress'>,
+    attempt: (proof: string | undefined) => Promise<Attempt<T>>,
+  ): Promise<T> {
     let lastCode = '';
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const headers: Record<string, string> = { Accept: 'application/json' };
-      if (opts.contentType) headers['Content-Type'] = opts.contentType;
+    for (let i = 0; i < this.maxAttempts; i++) {
+      let proof: string | undefined;
       const price = this.price(path);
       if (price) {
         if (!this.opts.solver) throw new SigmeshError('pow_exhausted', `${path} needs proof of work but no solver was given`);
         const so = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
-        headers['X-PoW'] = await this.opts.solver.solve({ token: price.token, work: price.work, method, path, body: opts.body ?? '' }, so);
+        proof = await this.opts.solver.solve({ token: price.token, work: price.work, method, path, body }, so);
       }
-      const init: PlainHeadersInit = { method, headers };
-      if (opts.body !== undefined) init.body = opts.body;
-      const res = await this.sendOptional(path, init, opts.optionalHeaders, opts.signal);
-      if (res.status !== 402) return res;
-      const refusal = await readJson(res, MAX_JSON).catch(() => null);
-      const fresh = parsePrice(refusal);
-      lastCode = isRecord(refusal) && typeof refusal.error === 'string' ? refusal.error : '';
+      const r = await attempt(proof);
+      if ('done' in r) return r.done;
+      const fresh = parsePrice(r.refusal);
+      lastCode = isRecord(r.refusal) && typeof r.refusal.error === 'string' ? r.refusal.error : '';
       if (!fresh) throw new SigmeshError('bad_response', '402 without token and work', 402, lastCode);
       this.setPrice(path, fresh);
     }
     throw new SigmeshError('pow_exhausted', `${path}: still refused after ${this.maxAttempts} attempts (${lastCode})`, 402, lastCode);
+  }
+
+  /** One HTTP try of a paid request, with `proof` as its X-PoW when there is one. */
+  private httpAttempt(method: 'GET' | 'POST', path: string, proof: string | undefined, opts: PaidRequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (opts.contentType) headers['Content-Type'] = opts.contentType;
+    if (proof !== undefined) headers['X-PoW'] = proof;
+    const init: PlainHeadersInit = { method, headers };
+    if (opts.body !== undefined) init.body = opts.body;
+    return this.sendOptional(path, init, opts.optionalHeaders, opts.signal);
   }
 
   /**

@@ -11,7 +11,7 @@ import { Emitter } from './emitter.js';
 import { asciiJson, fragment, parseEnvelope, randomId, Reassembler, RecentIds, type Envelope, type EnvelopeType } from './envelope.js';
 import { SigmeshError } from './errors.js';
 import type { FetchLike } from './http.js';
-import type { IceServer } from './node-client.js';
+import type { IceServer, NodeClient } from './node-client.js';
 import { rankNodes } from './rendezvous.js';
 import { RoomStream } from './room-stream.js';
 import { sha256Hex } from './sha256.js';
@@ -128,6 +128,8 @@ const FAILOVER_REPLAY_MS = 30_000;
 
 interface Chosen {
   node: LiveNode;
+  /** The node's client when chosen: it holds the price the stream reports and the room's post channel. */
+  client: NodeClient;
   stream: RoomStream;
   connected: boolean;
 }
@@ -276,11 +278,15 @@ export class Room extends Emitter<RoomEvents> {
     if (targets.length === 0) throw new SigmeshError('no_nodes', 'no node to post to');
     let lastErr: unknown = null;
     const results = await Promise.all(targets.map(async (c) => {
-      const client = this.d.discovery.client(c.node.url);
       try {
         for (const part of parts) {
-          const so = { peer: this.wirePeer, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
-          await client.postRoom(this.hash, part, so);
+          const so = {
+            peer: this.wirePeer,
+            // Released (failed, or the room left): the channel is closed and must not open again.
+            viaChannel: () => this.chosen.get(c.node.url) === c,
+            ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+          };
+          await c.client.postRoom(this.hash, part, so);
         }
         return true;
       } catch (err) {
@@ -307,7 +313,7 @@ export class Room extends Emitter<RoomEvents> {
     if (this.d.presence !== false && !this.byeSent && !this.sendPreparedBye()) {
       await this.send(null, { type: 'bye', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
     }
-    for (const c of this.chosen.values()) c.stream.stop();
+    for (const c of this.chosen.values()) this.release(c);
     this.chosen.clear();
     if (this.recoverTimer) clearTimeout(this.recoverTimer);
     this.recoverTimer = null;
@@ -443,6 +449,7 @@ export class Room extends Emitter<RoomEvents> {
     const maxFailures = this.d.maxStreamFailures ?? 2;
     const entry: Chosen = {
       node,
+      client,
       connected: false,
       stream: new RoomStream({
         nodeUrl: node.url,
@@ -473,12 +480,18 @@ export class Room extends Emitter<RoomEvents> {
   private nodeFailed(url: string): void {
     const c = this.chosen.get(url);
     if (!c) return;
-    c.stream.stop();
+    this.release(c);
     this.chosen.delete(url);
     this.excluded.set(url, Date.now() + 60_000);
     this.d.discovery.reportFailure(url);
     this.emit('nodes', this.nodes());
     this.fill();
+  }
+
+  /** Stops using a node: its stream and the room's post channel to it (posts still in the channel finish over HTTP). */
+  private release(c: Chosen): void {
+    c.stream.stop();
+    c.client.closeRoomChannel(this.hash, this.wirePeer);
   }
 
   private receive(body: string): void {

@@ -3,6 +3,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData } from 'ws';
 
 export interface FakeNodeOptions {
   work?: number;
@@ -11,7 +13,12 @@ export interface FakeNodeOptions {
   nodes?: () => string[];
   /** A node that predates `?peer=` / `X-Room-Peer`: ignores both and echoes every post to its poster. */
   legacy?: boolean;
+  /** Offers the post channel (a WebSocket on /room/<hash>); without it an upgrade gets 404, as from an older node. */
+  channel?: boolean;
 }
+
+/** What the next channel post meets: taken then the socket cut before the answer, or cut before it is taken. */
+export type ChannelFault = 'accept_then_drop' | 'drop';
 
 export interface FakeNode {
   url: string;
@@ -30,6 +37,21 @@ export interface FakeNode {
   ownEchoes: number;
   /** Live posts kept off a stream because it is tagged with the poster's peer id. */
   echoesSkipped: number;
+  /** WebSocket upgrade requests received (answered 404 without `channel`). */
+  upgrades: number;
+  channelsOpened: number;
+  /** Channels open now. */
+  channelsOpen: number;
+  /** `?peer=` of each channel opened ('' without). */
+  channelPeers: string[];
+  /** X-PoW of each HTTP room post, and `pow` of each channel frame, as received (accepted or not). */
+  httpProofs: string[];
+  channelProofs: string[];
+  /** Room posts accepted over HTTP and over channels. */
+  httpPosts: number;
+  channelPosts: number;
+  /** Set to make the next channel post fail so (cleared once used). */
+  channelFault: ChannelFault | null;
   /** Ends every open SSE response (a drop the client should resume from). */
   dropStreams(): void;
   /** An outage on the same address: while down, every connection (open or new) is cut at once. */
@@ -68,6 +90,8 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
   const node: FakeNode = {
     url: '', id, posts: new Map(), refusals: new Map(), streamsOpened: 0, lastEventIds: [],
     streamPeers: [], postPeers: [], ownEchoes: 0, echoesSkipped: 0,
+    upgrades: 0, channelsOpened: 0, channelsOpen: 0, channelPeers: [], httpProofs: [], channelProofs: [],
+    httpPosts: 0, channelPosts: 0, channelFault: null,
     dropStreams: () => { for (const set of streams.values()) for (const r of set) r.end(); },
     setDown: (v) => {
       down = v;
@@ -75,6 +99,7 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
     },
     close: async () => {
       for (const s of sockets) s.destroy();
+      wss.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -83,12 +108,39 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
     res.writeHead(status, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
     res.end(JSON.stringify(v));
   };
-  const refuse = (res: ServerResponse, code: string, price: number): void => {
+  /** A 402 body; counts the refusal. */
+  const refusal = (code: string, price: number): Record<string, unknown> => {
     node.refusals.set(code, (node.refusals.get(code) ?? 0) + 1);
     // Rotate the token now and then, as a real node does.
     token = `v1.${Math.floor(Date.now() / 1000)}.${randomBytes(8).toString('base64url')}`;
     tokens.add(token);
-    json(res, 402, { error: code, message: 'pay', token, work: price, difficulty: Math.log2(price) });
+    return { error: code, message: 'pay', token, work: price, difficulty: Math.log2(price) };
+  };
+  const refuse = (res: ServerResponse, code: string, price: number): void => json(res, 402, refusal(code, price));
+  /** Checks a proof and spends it (one replay set for HTTP and channels); null when paid, else the refusal code. */
+  const spend = (header: string | undefined, method: string, path: string, body: string, price: number): string | null => {
+    const r = verify(header, method, path, body, tokens, price);
+    if (!r.startsWith('ok:')) return r;
+    if (seenProofs.has(r)) return 'pow_replayed';
+    seenProofs.add(r);
+    return null;
+  };
+  /** Stores a paid room post and writes it to the room's streams (not to the poster's own, unless legacy). */
+  const acceptPost = (hash: string, body: string, poster: string | undefined): string => {
+    node.postPeers.push(poster ?? '');
+    const msgId = `${Date.now()}-${seq++}`;
+    const h = history.get(hash) ?? [];
+    h.push({ id: msgId, body });
+    history.set(hash, h);
+    node.posts.set(hash, [...(node.posts.get(hash) ?? []), body]);
+    const frame = `id: ${msgId}\n${body.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+    for (const r of streams.get(hash) ?? []) {
+      const own = poster !== undefined && streamPeer.get(r) === poster;
+      if (own && !opts.legacy) { node.echoesSkipped++; continue; }
+      if (own) node.ownEchoes++;
+      r.write(frame);
+    }
+    return msgId;
   };
   const readBody = (req: IncomingMessage): Promise<string> => new Promise((resolve) => {
     let b = '';
@@ -97,10 +149,8 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
     req.on('end', () => resolve(b));
   });
   const paid = (req: IncomingMessage, res: ServerResponse, path: string, body: string, price: number): boolean => {
-    const r = verify(req.headers['x-pow'] as string | undefined, req.method!, path, body, tokens, price);
-    if (!r.startsWith('ok:')) { refuse(res, r, price); return false; }
-    if (seenProofs.has(r)) { refuse(res, 'pow_replayed', price); return false; }
-    seenProofs.add(r);
+    const code = spend(req.headers['x-pow'] as string | undefined, req.method!, path, body, price);
+    if (code !== null) { refuse(res, code, price); return false; }
     return true;
   };
 
@@ -121,22 +171,11 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
         const hash = room[1]!;
         const poster = req.headers['x-room-peer'];
         if (typeof poster === 'string' && !opts.legacy && !PEER.test(poster)) return json(res, 400, { error: 'bad_request', message: 'bad X-Room-Peer' });
+        node.httpProofs.push((req.headers['x-pow'] as string | undefined) ?? '');
         // The header is outside the proof: verified on path and body only.
         if (!paid(req, res, url.pathname, body, roomWork)) return;
-        node.postPeers.push(typeof poster === 'string' ? poster : '');
-        const msgId = `${Date.now()}-${seq++}`;
-        const h = history.get(hash) ?? [];
-        h.push({ id: msgId, body });
-        history.set(hash, h);
-        node.posts.set(hash, [...(node.posts.get(hash) ?? []), body]);
-        const frame = `id: ${msgId}\n${body.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
-        for (const r of streams.get(hash) ?? []) {
-          const own = typeof poster === 'string' && streamPeer.get(r) === poster;
-          if (own && !opts.legacy) { node.echoesSkipped++; continue; }
-          if (own) node.ownEchoes++;
-          r.write(frame);
-        }
-        return json(res, 202, { id: msgId });
+        node.httpPosts++;
+        return json(res, 202, { id: acceptPost(hash, body, typeof poster === 'string' ? poster : undefined) });
       }
       if (room && req.method === 'GET') {
         const hash = room[1]!;
@@ -164,6 +203,39 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
       }
       json(res, 404, { error: 'not_found', message: 'no' });
     })();
+  });
+  // The post channel (PROTOCOL "Post channel"), as far as sigmesh uses it: frames {n, pow, data}, answers {n, id} or {n, ...402 body}.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    node.upgrades++;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const room = /^\/room\/([0-9a-f]{64}|[0-9a-f]{40})$/.exec(url.pathname);
+    const peer = url.searchParams.get('peer') ?? undefined;
+    if (!opts.channel || !room || (peer !== undefined && !PEER.test(peer))) {
+      const status = opts.channel && room ? '400 Bad Request' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      return;
+    }
+    const hash = room[1]!;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      node.channelsOpened++;
+      node.channelsOpen++;
+      node.channelPeers.push(peer ?? '');
+      ws.on('close', () => { node.channelsOpen--; });
+      ws.on('message', (raw: RawData) => {
+        const f = JSON.parse(raw.toString()) as { n: number; pow?: string; data: string };
+        node.channelProofs.push(f.pow ?? '');
+        const fault = node.channelFault;
+        node.channelFault = null;
+        if (fault === 'drop') { ws.terminate(); return; }
+        const code = spend(f.pow, 'POST', url.pathname, f.data, roomWork);
+        if (code !== null) { ws.send(JSON.stringify({ n: f.n, ...refusal(code, roomWork) })); return; }
+        node.channelPosts++;
+        const id = acceptPost(hash, f.data, peer);
+        if (fault === 'accept_then_drop') { ws.terminate(); return; }
+        ws.send(JSON.stringify({ n: f.n, id }));
+      });
+    });
   });
   server.on('connection', (s: Socket) => {
     if (down) { s.destroy(); return; }
