@@ -37,8 +37,8 @@ const listArg = (name: string): string[] | undefined =>
 const onlyTargets = listArg('only');
 const workloads = new Set(listArg('workloads') ?? ['idle', 'fanout', 'pairs']);
 const SIZE = quick
-  ? { idle: 300, subscribers: 20, publishers: 2, fanWindow: 2, pairs: 20, pairWindow: 2, warmup: 0.1, seconds: 0.5 }
-  : { idle: 10_000, subscribers: 1000, publishers: 4, fanWindow: 4, pairs: 1000, pairWindow: 2, warmup: 1, seconds: 8 };
+  ? { idle: 300, subscribers: 20, publishers: [2], fanWindow: 2, pairs: 20, pairWindow: 2, warmup: 0.1, seconds: 0.5 }
+  : { idle: 10_000, subscribers: 1000, publishers: [1, 4, 16], fanWindow: 4, pairs: 1000, pairWindow: 2, warmup: 1, seconds: 8 };
 const STEP_TIMEOUT_MS = 120_000;
 /** Settling pauses around the idle memory reading (allocation after start-up, after the last connect). */
 const SETTLE_MS = quick ? { start: 200, connected: 300 } : { start: 500, connected: 1000 };
@@ -46,6 +46,8 @@ const SETTLE_MS = quick ? { start: 200, connected: 300 } : { start: 500, connect
 interface TrafficRow extends TrafficResult {
   target: TargetName;
   workload: 'fanout' | 'pairs';
+  /** Fan-out only: how many publishers send to the room. */
+  publishers?: number;
   deliveredPerSecond: number;
   /** Signaling server processes only. */
   serverCpuPer1000: number;
@@ -105,10 +107,10 @@ async function idle(t: Target): Promise<IdleRow> {
   return { target: t.name, ...res, rssPerConnBytes: Math.round((rss1 - rss0) / SIZE.idle) };
 }
 
-async function traffic(t: Target, workload: 'fanout' | 'pairs'): Promise<TrafficRow> {
+async function traffic(t: Target, workload: 'fanout' | 'pairs', publishers = 0): Promise<TrafficRow> {
   const target = { kind: t.kind, ports: t.ports };
   const scenario: Scenario = workload === 'fanout'
-    ? { type: 'fanout', target, subscribers: SIZE.subscribers, publishers: SIZE.publishers, window: SIZE.fanWindow, warmupSeconds: SIZE.warmup, seconds: SIZE.seconds }
+    ? { type: 'fanout', target, subscribers: SIZE.subscribers, publishers, window: SIZE.fanWindow, warmupSeconds: SIZE.warmup, seconds: SIZE.seconds }
     : { type: 'pairs', target, pairs: SIZE.pairs, window: SIZE.pairWindow, warmupSeconds: SIZE.warmup, seconds: SIZE.seconds };
   let s0 = 0;
   let b0 = 0;
@@ -122,7 +124,7 @@ async function traffic(t: Target, workload: 'fanout' | 'pairs'): Promise<Traffic
   if (tr === undefined) throw new Error('no traffic result');
   const per1000 = (cpu: number): number => (tr.delivered > 0 ? Number(((cpu * 1000) / tr.delivered).toPrecision(3)) : NaN);
   return {
-    target: t.name, workload, ...tr,
+    target: t.name, workload, ...(workload === 'fanout' ? { publishers } : {}), ...tr,
     deliveredPerSecond: Math.round(tr.delivered / tr.seconds),
     serverCpuPer1000: per1000(s1 - s0),
     brokerCpuPer1000: t.brokerPids.length > 0 ? per1000(b1 - b0) : 0,
@@ -137,14 +139,15 @@ function gist(e: unknown): string {
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
 
-function printTraffic(rows: TrafficRow[], workload: 'fanout' | 'pairs', peers: TargetName[]): void {
-  const of = (name: TargetName): TrafficRow | undefined => rows.find((r) => r.target === name && r.workload === workload);
+function printTraffic(rows: TrafficRow[], workload: 'fanout' | 'pairs', peers: TargetName[], publishers?: number): void {
+  const mine = (r: TrafficRow): boolean => r.workload === workload && r.publishers === publishers;
+  const of = (name: TargetName): TrafficRow | undefined => rows.find((r) => r.target === name && mine(r));
   const head = workload === 'fanout'
-    ? `fan-out: ${SIZE.subscribers} subscribers of one room, ${SIZE.publishers} publishers x ${SIZE.fanWindow} in flight, ${SIZE.seconds} s`
+    ? `fan-out: ${SIZE.subscribers} subscribers of one room, ${publishers} publishers x ${SIZE.fanWindow} in flight, ${SIZE.seconds} s`
     : `pairs: ${SIZE.pairs} rooms of 2, every member sends to the other, ${SIZE.pairWindow} in flight each, ${SIZE.seconds} s`;
   console.log(`\n${head} (1 KB messages)`);
   console.log(`${'target'.padEnd(14)}${pad('deliv/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}${pad('cpu s/1k', 10)}${pad('+broker', 9)}${pad('lost', 6)}${pad('err', 5)}  ratios (deliv/s, p50, p99, cpu) vs ${peers.join(', ')}`);
-  for (const r of rows.filter((x) => x.workload === workload)) {
+  for (const r of rows.filter(mine)) {
     const ratios = peers.map((p) => {
       const b = of(p);
       return `${p}: ${ratio(r.deliveredPerSecond, b?.deliveredPerSecond)} / ${ratio(r.p50ms, b?.p50ms)} / ${ratio(r.p99ms, b?.p99ms)} / ${ratio(r.serverCpuPer1000 + r.brokerCpuPer1000, b?.serverCpuPer1000)}`;
@@ -175,7 +178,10 @@ async function main(): Promise<void> {
     try {
       // The -post variants differ from their twins in how clients post, not in idle streams.
       if (workloads.has('idle') && t.kind !== 'mesh-post') idleRows.push(await idle(t));
-      if (t.kind !== 'tracker' && workloads.has('fanout')) trafficRows.push(await traffic(t, 'fanout'));
+      // The tracker has no broadcast; a -post twin posts like its twin's fan-out publishers would, a few posts a second.
+      if (t.kind !== 'tracker' && t.kind !== 'mesh-post' && workloads.has('fanout')) {
+        for (const p of SIZE.publishers) trafficRows.push(await traffic(t, 'fanout', p));
+      }
       if (workloads.has('pairs')) trafficRows.push(await traffic(t, 'pairs'));
     } catch (e) {
       unavailable[name] = gist(e);
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
   }
 
   console.log(`signaling comparison${quick ? ' [quick]' : ''}: same load generator, same machine, same run; lower is better except deliv/s`);
-  printTraffic(trafficRows, 'fanout', ['y-webrtc']);
+  for (const p of SIZE.publishers) printTraffic(trafficRows, 'fanout', ['y-webrtc'], p);
   printTraffic(trafficRows, 'pairs', ['y-webrtc', 'bt-tracker']);
   console.log(`\nidle: ${SIZE.idle} connections, 2 per room, on one server process`);
   const idleOf = (n: TargetName): number | undefined => idleRows.find((r) => r.target === n)?.rssPerConnBytes;

@@ -34,13 +34,17 @@ const table = (head: string[], rows: (string | number)[][]): void => {
 const compare = results.get('compare');
 if (compare) {
   const traffic = arr(compare.traffic);
-  for (const workload of ['fanout', 'pairs']) {
-    const rows = traffic.filter((r) => r.workload === workload);
+  const groups = [
+    ...[...new Set(traffic.filter((r) => r.workload === 'fanout').map((r) => num(r.publishers)))].map((p) => ({ workload: 'fanout', p })),
+    { workload: 'pairs', p: NaN },
+  ];
+  for (const { workload, p } of groups) {
+    const rows = traffic.filter((r) => r.workload === workload && (workload !== 'fanout' || num(r.publishers) === p));
     if (rows.length === 0) continue;
     const peer = (name: string): Json | undefined => rows.find((r) => r.target === name);
     const y = peer('y-webrtc');
     const t = peer('bt-tracker');
-    out.push(`### Signaling, ${workload === 'fanout' ? 'one room fan-out' : 'many rooms of two'}`, '');
+    out.push(`### Signaling, ${workload === 'fanout' ? `one room fan-out, ${Number.isFinite(p) ? p : '?'} publisher(s)` : 'many rooms of two'}`, '');
     table(
       ['target', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'server CPU s / 1000', 'NATS+Redis CPU s / 1000', 'generator CPU s / 1000', 'lost / errors', 'x y-webrtc (deliv/s, p50, p99, CPU)', 'x bt-tracker (same)'],
       rows.map((r) => {

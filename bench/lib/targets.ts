@@ -50,6 +50,10 @@ function meshEnv(extra: Record<string, string>): Record<string, string> {
     // Every simulated client is 127.0.0.1: the per-address rate limit is off (0) for the bench.
     RATE_LIMIT_PER_SECOND: '0',
     ROOM_MAX_STREAMS: '100000',
+    // The fan-out with 16 publishers x 4 in flight leaves up to 64 KB unread per subscriber by
+    // construction, 1000 subscribers: the default 64 MiB worker budget would shed readers (as it
+    // should); the bench measures delivery, so one process gets room for all of them.
+    ROOM_MAX_BUFFERED_TOTAL_BYTES: String(256 * 1024 * 1024),
     LOG_LEVEL: 'info', // `started` is an info line; nothing is logged per request
     ...extra,
   };
