@@ -176,10 +176,12 @@ async function main(): Promise<void> {
       continue;
     }
     try {
-      // The -post variants differ from their twins in how clients post, not in idle streams.
-      if (workloads.has('idle') && t.kind !== 'mesh-post') idleRows.push(await idle(t));
-      // The tracker has no broadcast; a -post twin posts like its twin's fan-out publishers would, a few posts a second.
-      if (t.kind !== 'tracker' && t.kind !== 'mesh-post' && workloads.has('fanout')) {
+      // The -ack and -post twins differ in how clients post, not in idle streams or fan-out
+      // (a fan-out's few publishers post a few messages each; delivery is what costs).
+      const twin = t.kind === 'mesh-ack' || t.kind === 'mesh-post';
+      if (workloads.has('idle') && !twin) idleRows.push(await idle(t));
+      // The tracker has no broadcast.
+      if (t.kind !== 'tracker' && !twin && workloads.has('fanout')) {
         for (const p of SIZE.publishers) trafficRows.push(await traffic(t, 'fanout', p));
       }
       if (workloads.has('pairs')) trafficRows.push(await traffic(t, 'pairs'));

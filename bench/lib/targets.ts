@@ -15,12 +15,21 @@ import { startNatsServer, startRedisServer, type TestServer } from '@mesh/shared
 import { PEERS_DIR, ROOT } from './paths.js';
 import { startServerProcess, startedLine, type ServerProcess } from './spawn.js';
 
-/** `mesh`: posts over the post channel (a WebSocket per room); `mesh-post`: one HTTP POST per message. */
-export type TargetKind = 'mesh' | 'mesh-post' | 'ywebrtc' | 'tracker';
-export type TargetName = 'mesh-cluster' | 'mesh-embedded' | 'mesh-cluster-post' | 'mesh-embedded-post' | 'y-webrtc' | 'bt-tracker';
+/**
+ * How our clients post: `mesh` over the post channel without receipts (as the peers' publish),
+ * `mesh-ack` over the channel with a receipt per post (as sigmesh), `mesh-post` one HTTP POST each.
+ */
+export type TargetKind = 'mesh' | 'mesh-ack' | 'mesh-post' | 'ywebrtc' | 'tracker';
+type Posts = 'quiet' | 'ack' | 'post';
+export type TargetName =
+  | 'mesh-cluster' | 'mesh-embedded' | 'mesh-cluster-ack' | 'mesh-embedded-ack' | 'mesh-cluster-post' | 'mesh-embedded-post'
+  | 'y-webrtc' | 'bt-tracker';
 export const TARGET_NAMES: readonly TargetName[] = [
-  'mesh-cluster', 'mesh-embedded', 'mesh-cluster-post', 'mesh-embedded-post', 'y-webrtc', 'bt-tracker',
+  'mesh-cluster', 'mesh-embedded', 'mesh-cluster-ack', 'mesh-embedded-ack', 'mesh-cluster-post', 'mesh-embedded-post',
+  'y-webrtc', 'bt-tracker',
 ];
+const KIND: Record<Posts, TargetKind> = { quiet: 'mesh', ack: 'mesh-ack', post: 'mesh-post' };
+const SUFFIX: Record<Posts, string> = { quiet: '', ack: '-ack', post: '-post' };
 
 export interface Target {
   name: TargetName;
@@ -66,7 +75,7 @@ export function meshProcess(
   return startServerProcess({ command: process.execPath, args: [...nodeArgs, join(ROOT, entry)], env: meshEnv(env), ready });
 }
 
-async function meshCluster(prefix: string, nodeArgs: string[], posts: 'channel' | 'post' = 'channel'): Promise<Target> {
+async function meshCluster(prefix: string, nodeArgs: string[], posts: Posts = 'quiet'): Promise<Target> {
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async (): Promise<void> => {
     for (const s of started.reverse()) await s.stop();
@@ -82,7 +91,7 @@ async function meshCluster(prefix: string, nodeArgs: string[], posts: 'channel' 
     const b = await meshProcess('services/rooms/dist/main.js', env, startedLine, nodeArgs);
     started.push(b);
     return {
-      name: posts === 'channel' ? 'mesh-cluster' : 'mesh-cluster-post', kind: posts === 'channel' ? 'mesh' : 'mesh-post',
+      name: `mesh-cluster${SUFFIX[posts]}` as TargetName, kind: KIND[posts],
       ports: [a.info.port, b.info.port], serverPids: [a.pid, b.pid],
       brokerPids: [await pidOnPort(nats.port), await pidOnPort(redis.port)].filter((p) => p > 0),
       stop: stopAll,
@@ -123,12 +132,12 @@ async function pidOnPort(port: number): Promise<number> {
   return 0;
 }
 
-async function meshEmbedded(dhtPort: number, nodeArgs: string[], posts: 'channel' | 'post' = 'channel'): Promise<Target> {
+async function meshEmbedded(dhtPort: number, nodeArgs: string[], posts: Posts = 'quiet'): Promise<Target> {
   const p = await meshProcess('apps/embedded/dist/main.js', {
     DHT_BOOTSTRAP: 'none', TURN_BACKEND: 'none', DHT_PORT: String(dhtPort), DHT_HOST: '127.0.0.1',
   }, startedLine, nodeArgs);
   return {
-    name: posts === 'channel' ? 'mesh-embedded' : 'mesh-embedded-post', kind: posts === 'channel' ? 'mesh' : 'mesh-post',
+    name: `mesh-embedded${SUFFIX[posts]}` as TargetName, kind: KIND[posts],
     ports: [p.info.port], serverPids: [p.pid], brokerPids: [], stop: p.stop,
   };
 }
@@ -173,6 +182,8 @@ export async function startTarget(name: TargetName, o: TargetOptions): Promise<T
   switch (name) {
     case 'mesh-cluster': return meshCluster(o.prefix, o.nodeArgs ?? []);
     case 'mesh-embedded': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? []);
+    case 'mesh-cluster-ack': return meshCluster(o.prefix, o.nodeArgs ?? [], 'ack');
+    case 'mesh-embedded-ack': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? [], 'ack');
     case 'mesh-cluster-post': return meshCluster(o.prefix, o.nodeArgs ?? [], 'post');
     case 'mesh-embedded-post': return meshEmbedded(await o.freeTcpPort(), o.nodeArgs ?? [], 'post');
     case 'y-webrtc': return yWebrtc(await o.freeTcpPort());

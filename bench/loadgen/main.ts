@@ -77,6 +77,12 @@ class Engine {
     while (this.sending && f.inflight < this.window) this.sendOne(f);
   }
 
+  /** A post refused after its send completed (no receipt asked): counted like a refused send. */
+  refused(why: string): void {
+    this.errors++;
+    this.errorSample ??= why.slice(0, 200);
+  }
+
   private sendOne(f: Flow): void {
     const key = `${f.id}.${++f.seq}`;
     const head = `${key}|`;
@@ -134,7 +140,8 @@ let idleOpenSeconds = 0;
 const closers: Conn[] = [];
 
 async function setUp(s: Scenario): Promise<void> {
-  const t = transportFor(s.target.kind, s.target.ports);
+  // A refusal of a post sent without receipt: an error of the run (its message stays undelivered).
+  const t = transportFor(s.target.kind, s.target.ports, (why) => engine?.refused(why));
   if (s.type === 'idle') {
     const rooms = Array.from({ length: Math.ceil(s.connections / 2) }, roomHash);
     const t0 = performance.now();

@@ -78,14 +78,20 @@ interface Channel {
   close(): void;
 }
 
-function openChannel(port: number, room: string, peer: string): Promise<Channel> {
+/**
+ * With `receipts`, each frame carries `n` and the post completes on its answer (as sigmesh
+ * posts); without, frames go without `n` and only refusals come back (as a publish on the
+ * peers' servers): one of them counts as an error, its message stays undelivered ("lost").
+ */
+function openChannel(port: number, room: string, peer: string, receipts: boolean, onRefusal: (why: string) => void): Promise<Channel> {
   const Ws = loadWs();
   const ws = new Ws(`ws://127.0.0.1:${port}/room/${room}?peer=${peer}`, { perMessageDeflate: false });
   const pending = new Map<number, (a: ChannelAnswer) => void>();
   let next = 0;
   ws.on('message', (raw) => {
     const a = JSON.parse(raw.toString()) as ChannelAnswer;
-    if (a.n !== undefined) {
+    if (a.n === undefined) onRefusal(`${a.error ?? '?'} ${a.message ?? ''}`);
+    else {
       const done = pending.get(a.n);
       pending.delete(a.n);
       done?.(a);
@@ -104,6 +110,10 @@ function openChannel(port: number, room: string, peer: string): Promise<Channel>
     ws.on('error', reject);
     ws.on('open', () => resolve({
       async post(body, solve) {
+        if (!receipts) {
+          ws.send(JSON.stringify({ pow: solve(), data: body.toString('utf8') }));
+          return;
+        }
         let a = await ask(solve(), body);
         if (a.error !== undefined && typeof a.token === 'string') a = await ask(solve(a.token), body);
         if (a.error !== undefined) throw new Error(`post refused: ${a.error} ${a.message ?? ''}`);
@@ -113,7 +123,7 @@ function openChannel(port: number, room: string, peer: string): Promise<Channel>
   });
 }
 
-function meshTransport(ports: number[], posts: 'channel' | 'post'): Transport {
+function meshTransport(ports: number[], posts: 'quiet' | 'ack' | 'post', onRefusal: (why: string) => void): Transport {
   // A bounded keep-alive pool per port, like a reverse proxy's upstream pool: thousands of
   // simultaneous connects would overflow the accept queue and measure SYN retries instead.
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -168,8 +178,9 @@ function meshTransport(ports: number[], posts: 'channel' | 'post'): Transport {
       const channels = new Map<string, Promise<Channel>>();
       // Opened with the stream, as connections are paced: thousands of first posts at once would
       // overflow the accept queue (SYN retries and resets measured as latency and errors).
-      if (posts === 'channel' && o.room !== undefined) {
-        const ch = openChannel(port, o.room, peer);
+      const channel = (room: string): Promise<Channel> => openChannel(port, room, peer, posts === 'ack', onRefusal);
+      if (posts !== 'post' && o.room !== undefined) {
+        const ch = channel(o.room);
         channels.set(o.room, ch);
         await ch;
       }
@@ -177,9 +188,9 @@ function meshTransport(ports: number[], posts: 'channel' | 'post'): Transport {
         async send(room, text) {
           const body = Buffer.from(text);
           token ??= await fetchToken(port, room);
-          if (posts === 'channel') {
+          if (posts !== 'post') {
             let ch = channels.get(room);
-            if (ch === undefined) channels.set(room, (ch = openChannel(port, room, peer)));
+            if (ch === undefined) channels.set(room, (ch = channel(room)));
             const path = `/room/${room}`;
             await (await ch).post(body, (fresh) => {
               if (fresh !== undefined) token = fresh;
@@ -271,10 +282,11 @@ function trackerTransport(ports: number[]): Transport {
   };
 }
 
-export function transportFor(kind: TargetKind, ports: number[]): Transport {
+export function transportFor(kind: TargetKind, ports: number[], onRefusal: (why: string) => void = () => {}): Transport {
   switch (kind) {
-    case 'mesh': return meshTransport(ports, 'channel');
-    case 'mesh-post': return meshTransport(ports, 'post');
+    case 'mesh': return meshTransport(ports, 'quiet', onRefusal);
+    case 'mesh-ack': return meshTransport(ports, 'ack', onRefusal);
+    case 'mesh-post': return meshTransport(ports, 'post', onRefusal);
     case 'ywebrtc': return yWebrtcTransport(ports);
     case 'tracker': return trackerTransport(ports);
   }

@@ -13,7 +13,8 @@ import type { AcceptPost } from './accept.js';
 /**
  * The post channel (PROTOCOL.md "Post channel"): a WebSocket on
  * `/room/<hash>` carrying one paid post per text frame, answered in a frame
- * each. Upstream only: messages still come down the SSE stream. A post here
+ * each (a frame without `n` is answered only when refused). Upstream only:
+ * messages still come down the SSE stream. A post here
  * follows exactly the rules of `POST /room/<hash>` (same proof, same errors);
  * what it saves is the HTTP request around each one.
  */
@@ -143,7 +144,9 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
         if (body.length > d.room.maxBodyBytes) {
           throw new ProtocolError('payload_too_large', `The message is larger than ${d.room.maxBodyBytes} bytes.`, { limit: d.room.maxBodyBytes });
         }
-        send(n, await d.accept({ hash, body, proof: f.pow, peer }));
+        const accepted = await d.accept({ hash, body, proof: f.pow, peer });
+        // Without `n` the client asked for no receipt (as a publish on the peers' servers): only refusals are answered.
+        if (n !== undefined) send(n, accepted);
       } catch (err) {
         fail(n ?? frameNumber(text), err);
       }

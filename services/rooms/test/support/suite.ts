@@ -213,6 +213,20 @@ export function roomsBehaviour(wiring: Wiring): void {
       expect(await ch.answer(6)).toMatchObject({ n: 6, error: 'bad_request' });
       ch.send({ n: 7, data: 5 });
       expect(await ch.answer(7)).toMatchObject({ n: 7, error: 'bad_request' });
+      // Without n: no receipt when accepted (the message still arrives), an answer without n when refused.
+      const quietHash = hash;
+      const listener = await subscribed(w.url, quietHash);
+      const before = ch.answers.length;
+      const q2 = await roomQuote(w.url, quietHash);
+      ch.send({ pow: solveProof({ token: q2.token, work: q2.work, method: 'POST', path: `/room/${quietHash}`, body: Buffer.from('quiet') }).header, data: 'quiet' });
+      ch.send({ data: 'unpaid and quiet' });
+      await listener.until((x) => x.messages().some((m) => m.data === 'quiet'), 5000, 'the quiet post');
+      await ch.until(() => ch.answers.length > before, 5000, 'the refusal');
+      expect(await ch.post(8, 'marker')).toMatchObject({ n: 8, id: expect.any(String) });
+      expect(ch.answers.slice(before)).toEqual([
+        expect.objectContaining({ error: 'pow_required' }), expect.objectContaining({ n: 8 }),
+      ]);
+      expect(ch.answers[before]).not.toHaveProperty('n');
       ch.send(Buffer.from([1, 2, 3]));
       await ch.until(() => ch.closed !== undefined, 5000, 'close');
       expect(ch.closed?.code).toBe(1003);
