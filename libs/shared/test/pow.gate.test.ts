@@ -212,3 +212,29 @@ describe.each(storeKinds())('replay guard on two clients (%s)', (_kind, makePair
     }
   });
 });
+
+describe('pow gate: check, with the claim made by the caller', () => {
+  test('check refuses like verify; settle(true) accepts, settle(false) is pow_replayed, fail is unavailable; the claim is the key verify uses', async () => {
+    const store = createMemoryStore();
+    const metrics = createMetrics({ service: 'api', defaultMetrics: false });
+    const gate = createPowGate({ secret: SECRET, store, pow, metrics });
+    const token = gate.current().token;
+    expect(() => gate.check(req(undefined))).toThrow(expect.objectContaining({ code: 'pow_required' }));
+    expect(() => gate.check(req(failingHeader(token, PRICE)))).toThrow(expect.objectContaining({ code: 'pow_invalid' }));
+    const header = solve(token, PRICE);
+    const ticket = gate.check(req(header));
+    expect(ticket.claim.key).toMatch(/^pow:seen:[0-9a-f]{64}$/);
+    expect(ticket.claim.ttlSeconds).toBe(pow.tokenTtlSeconds + FUTURE_SKEW_SECONDS + 1);
+    // The caller claims the key itself (here as verify would); a later verify of the same proof is a replay.
+    expect(await store.setIfAbsent(ticket.claim.key, '1', { ttlSeconds: ticket.claim.ttlSeconds })).toBe(true);
+    ticket.settle(true);
+    expect((await refusal(gate.verify(req(header)))).code).toBe('pow_replayed');
+    expect(() => gate.check(req(header)).settle(false)).toThrow(expect.objectContaining({ code: 'pow_replayed', status: 402 }));
+    expect(() => gate.check(req(solve(token, PRICE, { body: new TextEncoder().encode('other') }), { body: new TextEncoder().encode('other') })).fail(new Error('store down')))
+      .toThrow(expect.objectContaining({ code: 'unavailable', status: 503 }));
+    const text = await metrics.text();
+    expect(text).toContain('mesh_pow_outcomes_total{endpoint="room",outcome="accepted",service="api"} 1');
+    expect(text).toContain('mesh_pow_outcomes_total{endpoint="room",outcome="pow_replayed",service="api"} 2');
+    await store.close();
+  });
+});

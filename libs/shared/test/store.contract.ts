@@ -173,6 +173,31 @@ export function storeContract(
       expect(new Set(entries.map((e) => e.id))).toEqual(new Set(ids));
     });
 
+    test('appendOnce: the first claim counts and appends in one step; a taken claim writes nothing; concurrent claims across clients win once', async () => {
+      const a = await one();
+      const b = await store();
+      const req = (claim: string, data: string) => ({
+        claim: { key: claim, ttlSeconds: 30 }, counter: { key: 'once.count', windowMs: 60_000 },
+        log: { key: 'once.log', ...hist }, data,
+      });
+      const first = await a.appendOnce(req('once.c1', 'one'));
+      expect(first).toEqual({ first: true, count: 1, id: expect.stringMatching(/^\d+-\d+$/), prev: null });
+      expect(await a.get('once.c1')).toBe('1');
+      expect(await b.appendOnce(req('once.c1', 'one again'))).toEqual({ first: false });
+      const second = await b.appendOnce(req('once.c2', 'two'));
+      expect(second).toMatchObject({ first: true, count: 2, prev: first.first ? first.id : 'x' });
+      expect(await a.count('once.count')).toBe(2);
+      expect((await a.readAfter('once.log', null, 10)).map((e) => e.data)).toEqual(['one', 'two']);
+      // Interleaved with plain appends and hits, it is the same log and the same counter.
+      await a.append('once.log', 'plain', hist);
+      const third = await a.appendOnce(req('once.c3', 'three'));
+      expect(third).toMatchObject({ first: true, count: 3 });
+      const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).appendOnce(req('once.race', `r${i}`))));
+      expect(racing.filter((r) => r.first)).toHaveLength(1);
+      expect(await a.count('once.count')).toBe(4);
+      expect((await a.readAfter('once.log', null, 100)).map((e) => e.data)).toHaveLength(5);
+    });
+
     test('append keeps at most maxLen entries, the newest', async () => {
       const st = await one();
       for (let i = 0; i < 10; i++) await st.append('log.len', `e${i}`, { maxLen: 3, maxAgeMs: 60_000 });

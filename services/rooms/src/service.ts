@@ -72,7 +72,7 @@ export function createRoomsService(deps: RoomsServiceDeps): RoomsService {
   const sweep = createReaderSweep({ registry, budget, slowReaderMs: room.slowReaderMs, log });
   let stopping = false;
 
-  const accept = createPostAcceptor({ room, bus, runtime, history, price, metrics });
+  const accept = createPostAcceptor({ room, bus, store, runtime, history, price, metrics });
   const channels = createPostChannels({
     accept, room, metrics, log, trustProxy: config.trustProxy, ipv6Prefix: config.clientIpv6Prefix,
     rateLimit: config.rateLimit, stopping: () => stopping,

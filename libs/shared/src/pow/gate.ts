@@ -33,6 +33,22 @@ export interface PowGate {
   current(): { token: string; expires: number };
   /** Resolves when the proof is accepted; throws ProtocolError (402, or 503 `unavailable`). */
   verify(req: PowVerifyRequest): Promise<void>;
+  /**
+   * Every check of `verify` but the replay guard, which the caller claims
+   * itself (in one store step with its own writes: Store.appendOnce) and
+   * reports back. Throws the same 402s as verify.
+   */
+  check(req: PowVerifyRequest): PowTicket;
+}
+
+/** A proof that passed every check but the replay guard. */
+export interface PowTicket {
+  /** The replay-guard key to claim (setIfAbsent semantics) and how long it must live. */
+  claim: { key: string; ttlSeconds: number };
+  /** The claim's outcome: true accepts the proof, false throws 402 `pow_replayed`. */
+  settle(first: boolean): void;
+  /** The claim could not be made (store down): throws 503 `unavailable` (fail closed). */
+  fail(cause: unknown): never;
 }
 
 export interface PowGateDeps {
@@ -76,7 +92,7 @@ export function createPowGate(deps: PowGateDeps): PowGate {
     throw new ProtocolError(code, undefined, extra, cause === undefined ? undefined : { cause });
   }
 
-  async function verify(req: PowVerifyRequest): Promise<void> {
+  function check(req: PowVerifyRequest): PowTicket {
     const proof = parseProofHeader(req.header);
     if (typeof proof === 'string') refuse(proof, req);
 
@@ -92,16 +108,22 @@ export function createPowGate(deps: PowGateDeps): PowGate {
     });
     if (!meetsWork(hash, proof.work)) refuse('pow_invalid', req);
 
-    let first: boolean;
-    try {
-      first = await guard.claim(hash.toString('hex'));
-    } catch (e) {
+    return {
+      claim: { key: guard.keyOf(hash.toString('hex')), ttlSeconds: guard.ttlSeconds },
+      settle(first) {
+        if (!first) refuse('pow_replayed', req);
+        countAccepted(req.endpoint);
+      },
       // Fail closed: without the guard a proof could be spent many times.
-      refuse('unavailable', req, e);
-    }
-    if (!first) refuse('pow_replayed', req);
-    countAccepted(req.endpoint);
+      fail: (cause) => refuse('unavailable', req, cause),
+    };
   }
 
-  return { current, verify };
+  async function verify(req: PowVerifyRequest): Promise<void> {
+    const ticket = check(req);
+    const first = await guard.claim(ticket.claim.key).catch((e: unknown) => ticket.fail(e));
+    ticket.settle(first);
+  }
+
+  return { current, verify, check };
 }

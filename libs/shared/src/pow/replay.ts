@@ -6,11 +6,15 @@ import type { Store } from '../store/store.js';
  * outlives the token (TTL), after which the token itself is refused.
  */
 export interface ReplayGuard {
+  /** The store key of a proof hash (64 lower-case hex). */
+  keyOf(hashHex: string): string;
+  /** How long a claim lives. */
+  readonly ttlSeconds: number;
   /**
-   * True when this call is the first to claim `hashHex` (64 lower-case hex).
+   * True when this call is the first to claim `key` (from keyOf).
    * Rejects (StoreError) when the store is unreachable: callers fail closed.
    */
-  claim(hashHex: string): Promise<boolean>;
+  claim(key: string): Promise<boolean>;
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -19,9 +23,11 @@ export const REPLAY_KEY_PREFIX = 'pow:seen:';
 export function createReplayGuard(store: Store, opts: { ttlSeconds: number }): ReplayGuard {
   const ttlSeconds = Math.max(1, Math.ceil(opts.ttlSeconds));
   return {
-    async claim(hashHex) {
+    keyOf(hashHex) {
       if (!HASH_HEX.test(hashHex)) throw new RangeError('replay guard: expected 64 lower-case hex');
-      return store.setIfAbsent(REPLAY_KEY_PREFIX + hashHex, '1', { ttlSeconds });
+      return REPLAY_KEY_PREFIX + hashHex;
     },
+    ttlSeconds,
+    claim: (key) => store.setIfAbsent(key, '1', { ttlSeconds }),
   };
 }

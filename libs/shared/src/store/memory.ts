@@ -1,4 +1,6 @@
-import { LOG_ID, StoreError, compareLogIds, type LogEntry, type SeenMember, type Store } from './store.js';
+import {
+  LOG_ID, StoreError, compareLogIds, type AppendOnceResult, type AppendResult, type LogEntry, type SeenMember, type Store,
+} from './store.js';
 
 /**
  * In-memory store for the embedded node and for tests, with the semantics of
@@ -123,6 +125,32 @@ export function createMemoryStore(opts: { prefix?: string; now?: () => number; b
     return times.length;
   }
 
+  function appendEntry(log: string, data: string, { maxLen, maxAgeMs }: { maxLen: number; maxAgeMs: number }): AppendResult {
+    const now = b.now();
+    let l = live(b.logs, k(log), now);
+    if (l === undefined) {
+      // Like a Redis stream recreated after expiry: ids start again from the clock.
+      l = { entries: [], lastMs: 0, lastSeq: -1, expiresAt: 0 };
+      b.logs.set(k(log), l);
+    }
+    // Ids strictly increase even when the clock stands still or goes back.
+    if (now > l.lastMs) {
+      l.lastMs = now;
+      l.lastSeq = 0;
+    } else {
+      l.lastSeq++;
+    }
+    const id = `${l.lastMs}-${l.lastSeq}`;
+    const prev = l.entries[l.entries.length - 1]?.id ?? null;
+    l.entries.push({ id, data });
+    const minMs = now - maxAgeMs;
+    let drop = Math.max(0, l.entries.length - Math.max(0, maxLen));
+    while (drop < l.entries.length && Number((l.entries[drop]?.id ?? '').split('-')[0]) < minMs) drop++;
+    if (drop > 0) l.entries.splice(0, drop);
+    l.expiresAt = now + maxAgeMs;
+    return { id, prev };
+  }
+
   return {
     get: (key) => op(() => live(b.values, k(key), b.now())?.value ?? null),
 
@@ -153,31 +181,17 @@ export function createMemoryStore(opts: { prefix?: string; now?: () => number; b
 
     count: (key, o) => op(() => windowed(key, o?.windowMs ?? DEFAULT_WINDOW_MS, false)),
 
-    append: (log, data, { maxLen, maxAgeMs }) => op(() => {
+    append: (log, data, o) => op(() => appendEntry(log, data, o)),
+
+    appendOnce: ({ claim, counter, log, data }) => op((): AppendOnceResult => {
       const now = b.now();
-      let l = live(b.logs, k(log), now);
-      if (l === undefined) {
-        // Like a Redis stream recreated after expiry: ids start again from the clock.
-        l = { entries: [], lastMs: 0, lastSeq: -1, expiresAt: 0 };
-        b.logs.set(k(log), l);
-      }
-      // Ids strictly increase even when the clock stands still or goes back.
-      if (now > l.lastMs) {
-        l.lastMs = now;
-        l.lastSeq = 0;
-      } else {
-        l.lastSeq++;
-      }
-      const id = `${l.lastMs}-${l.lastSeq}`;
-      const prev = l.entries[l.entries.length - 1]?.id ?? null;
-      l.entries.push({ id, data });
-      const minMs = now - maxAgeMs;
-      let drop = Math.max(0, l.entries.length - Math.max(0, maxLen));
-      while (drop < l.entries.length && Number((l.entries[drop]?.id ?? '').split('-')[0]) < minMs) drop++;
-      if (drop > 0) l.entries.splice(0, drop);
-      l.expiresAt = now + maxAgeMs;
-      return { id, prev };
+      if (live(b.values, k(claim.key), now) !== undefined) return { first: false };
+      b.values.set(k(claim.key), { value: '1', expiresAt: ttlAt(claim.ttlSeconds, now) });
+      const count = windowed(counter.key, counter.windowMs, true);
+      return { first: true, count, ...appendEntry(log.key, data, log) };
     }),
+
+
 
     lastId: (log) => op(() => live(b.logs, k(log), b.now())?.entries.at(-1)?.id ?? null),
 

@@ -50,6 +50,25 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if last[1] then return {id, last[1][1]} end
 return {id}`);
 
+/**
+ * KEYS[1] claim, KEYS[2] counter, KEYS[3] stream; ARGV claim ttl ms, window ms,
+ * unique member, maxLen, maxAgeMs, data. HIT and APPEND behind a SET NX, in
+ * one step: false when the claim was taken, else {count, new id[, previous id]}.
+ */
+const APPEND_ONCE = lua(`if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return false end
+${SERVER_NOW}
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now - window))
+redis.call('ZADD', KEYS[2], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[2], window)
+local count = redis.call('ZCARD', KEYS[2])
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[4], '*', 'd', ARGV[6])
+redis.call('XTRIM', KEYS[3], 'MINID', string.format('%d', now - tonumber(ARGV[5])))
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+if last[1] then return {count, id, last[1][1]} end
+return {count, id}`);
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -176,6 +195,18 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
       const [id, prev] = Array.isArray(reply) ? reply : [];
       if (typeof id !== 'string') throw new Error('XADD returned no id');
       return { id, prev: typeof prev === 'string' ? prev : null };
+    }),
+
+    appendOnce: ({ claim, counter, log, data }) => run('appendOnce', async (r) => {
+      const member = `${memberBase}:${(memberSeq = (memberSeq + 1) % Number.MAX_SAFE_INTEGER)}`;
+      const reply = await script(r, APPEND_ONCE, [k(claim.key), k(counter.key), k(log.key)], [
+        ttlMs(claim.ttlSeconds), counter.windowMs, member,
+        Math.max(1, Math.floor(log.maxLen)), Math.max(1, Math.floor(log.maxAgeMs)), data,
+      ]);
+      if (reply === null) return { first: false };
+      const [count, id, prev] = Array.isArray(reply) ? reply : [];
+      if (typeof id !== 'string') throw new Error('XADD returned no id');
+      return { first: true, count: Number(count), id, prev: typeof prev === 'string' ? prev : null };
     }),
 
     lastId: (log) => run('lastId', async (r) => {

@@ -41,6 +41,13 @@ export interface Store {
    * after `maxAgeMs` without appends.
    */
   append(log: string, data: string, opts: { maxLen: number; maxAgeMs: number }): Promise<AppendResult>;
+  /**
+   * A paid append in one round trip: claims `claim.key` (as setIfAbsent,
+   * value "1", its ttl) and, only when the claim was free, counts a hit of
+   * `counter.key` (as hit) and appends `data` to `log.key` (as append), all in
+   * one atomic step. `{first: false}` and nothing written when it was taken.
+   */
+  appendOnce(o: AppendOnceRequest): Promise<AppendOnceResult>;
   /** The id of the newest held entry, or null. */
   lastId(log: string): Promise<string | null>;
   /**
@@ -68,6 +75,15 @@ export interface Store {
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export interface AppendOnceRequest {
+  claim: { key: string; ttlSeconds: number };
+  counter: { key: string; windowMs: number };
+  log: { key: string; maxLen: number; maxAgeMs: number };
+  data: string;
+}
+
+export type AppendOnceResult = { first: false } | ({ first: true; count: number } & AppendResult);
 
 export interface AppendResult {
   id: string;

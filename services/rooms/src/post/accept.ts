@@ -1,4 +1,4 @@
-import { ProtocolError, decodeUtf8Strict, type Bus, type NodeRuntime, type RoomConfig } from '@mesh/shared';
+import { ProtocolError, StoreError, decodeUtf8Strict, type Bus, type NodeRuntime, type RoomConfig, type Store } from '@mesh/shared';
 import type { RoomHistory } from '../history.js';
 import type { RoomPrice } from '../price/room-price.js';
 import type { RoomMetrics } from '../room-metrics.js';
@@ -8,6 +8,7 @@ import { encodeWireMessage, roomSubject } from '../wire.js';
 export interface PostDeps {
   room: RoomConfig;
   bus: Bus;
+  store: Store;
   runtime: Pick<NodeRuntime, 'pow'>;
   history: RoomHistory;
   price: RoomPrice;
@@ -32,7 +33,8 @@ export type AcceptPost = (p: PostRequest) => Promise<{ id: string }>;
  * A post's rules (PROTOCOL.md `POST /room/<hash>`), whatever carried it:
  * strict UTF-8 (415), not empty (400), framed size within the limit (413),
  * refused before it pays while the bus is down (503), PoW at the room's price,
- * then count + append (the store hands out the id) and one publish on
+ * then in one store step the proof's replay claim, the room's count and the
+ * history append (the store hands out the id), and one publish on
  * `rooms.<hash>`: every worker with subscribers of the room writes it to them.
  */
 export function createPostAcceptor(d: PostDeps): AcceptPost {
@@ -47,10 +49,21 @@ export function createPostAcceptor(d: PostDeps): AcceptPost {
     // Without the bus the message would be kept but reach no live stream: refused before it pays.
     if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');
     const work = await d.price.work(hash);
-    await d.runtime.pow.verify({ header: proof, method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room' });
+    const ticket = d.runtime.pow.check({ header: proof, method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room' });
 
     const at = Date.now();
-    const [m, { id, prev }] = await Promise.all([d.price.count(hash), d.history.append(hash, text)]);
+    let r;
+    try {
+      // One round trip on Redis: a replayed proof writes nothing, an accepted one is counted and kept.
+      r = await d.store.appendOnce({ claim: ticket.claim, counter: d.price.counter(hash), log: d.history.log(hash), data: text });
+    } catch (err) {
+      if (err instanceof StoreError) ticket.fail(err);
+      throw err;
+    }
+    ticket.settle(r.first);
+    if (!r.first) throw new Error('unreachable: settle refuses a taken claim');
+    const { count: m, id, prev } = r;
+    d.price.noteCount(hash, m);
     d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m, ...(peer !== undefined ? { p: peer } : {}) }));
     d.metrics.accepted.inc();
     return { id };

@@ -21,13 +21,10 @@ export interface RoomPrice {
   workAt(count: number): number;
   /** The quote of a price (token of now). */
   quoteWork(work: number): Quote;
-  /**
-   * Records one accepted message of `hash` (node-wide counter); resolves to
-   * the new count, which also prices this room here for the next second.
-   */
-  count(hash: string): Promise<number>;
-  /** A node-wide count of `hash` learnt from the bus: prices the room here for the next second. */
+  /** A node-wide count of `hash` (from the bus, or a post's own): prices the room here for the next second. */
   noteCount(hash: string, count: number): void;
+  /** The room's message counter as the store names it, with its window (for Store.appendOnce). */
+  counter(hash: string): { key: string; windowMs: number };
 }
 
 /** How long a count learnt from a post or a bus message prices its room without a store read. */
@@ -66,11 +63,7 @@ export function createRoomPrice(o: RoomPriceOptions): RoomPrice {
     work,
     workAt: (count) => o.runtime.roomPrice(count),
     quoteWork: (w) => o.runtime.quoteWork(w),
-    async count(hash) {
-      const n = await o.store.hit(roomCounterKey(hash), counterOpts);
-      remember(hash, n);
-      return n;
-    },
     noteCount: remember,
+    counter: (hash) => ({ key: roomCounterKey(hash), windowMs: o.windowMs }),
   };
 }
