@@ -12,8 +12,10 @@
  * - `createBed`, `runIn`: the many-host bed (network namespaces on a bridge, root only);
  *   `spawnChild`: a child process with its output tail, killed at exit.
  * - `parseUclientOutput`: the totals of a `turnutils_uclient` run.
+ * - `launchInTest`: a process's launch on the test's own bus and store clients.
  */
 export { freePort } from './ports.js';
+export { launchInTest, type LaunchedInTest } from './launched.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
 export { waitFor, type WaitForOptions } from './wait.js';
 export { deleteRedisKeys } from './redis-keys.js';

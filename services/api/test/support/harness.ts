@@ -1,7 +1,8 @@
 import {
-  createLogger, createMetrics, launch, parseConfig, solveProof,
+  createLogger, createMetrics, parseConfig, solveProof,
   type Bus, type Launched, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
+import { launchInTest } from '@mesh/shared/testing';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService } from '@mesh/dht';
 import { apiNodeSpec, type ApiServiceOptions } from '../../src/index.js';
 
@@ -57,23 +58,8 @@ export async function startApi(
   const store = b.store();
   const metrics = createMetrics({ service: 'api', defaultMetrics: false });
   const log = logger ?? createLogger({ level: 'silent', service: 'api' });
-  const launched = await launch(apiNodeSpec(options), { ...TEST_ENV, ...env }, { override: { bus, store, metrics, log } });
-  let stopped: Promise<void> | undefined;
-  return {
-    url: `http://127.0.0.1:${launched.port ?? 0}`,
-    opsUrl: `http://127.0.0.1:${launched.opsPort}`,
-    metrics,
-    store,
-    launched,
-    stop() {
-      stopped ??= (async () => {
-        await launched.stop();
-        await bus.close();
-        await store.close();
-      })();
-      return stopped;
-    },
-  };
+  const l = await launchInTest(apiNodeSpec(options), { ...TEST_ENV, ...env }, { bus, store, metrics, log });
+  return { url: l.url, opsUrl: l.opsUrl, metrics, store, launched: l.launched, stop: l.stop };
 }
 
 /** A private BEP44-capable DHT on loopback: two plain nodes and the real dht service answering the bus. */

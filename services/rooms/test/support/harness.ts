@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import {
-  createHttpServer, createLogger, createMetrics, createNodeRuntime, createPublicApp, parseConfig,
-  solveProof, type Bus, type Metrics, type Store,
+  createLogger, createMetrics, createNodeRuntime, solveProof, type Bus, type LaunchSpec, type Metrics, type Store,
 } from '@mesh/shared';
+import { launchInTest } from '@mesh/shared/testing';
 import { WebSocket } from 'ws';
 import { createRoomsService, type RoomsService, type RoomsServiceOptions } from '../../src/index.js';
 
 /**
- * Two (or more) rooms workers in one test process: each its own service,
- * koa app and HTTP server on port 0, each its own bus and store client, all
+ * Two (or more) rooms workers in one test process: each launched as
+ * main.ts launches one (public server on port 0), each its own bus and store client, all
  * on the same backends (one NATS subject prefix + one Redis key prefix, or
  * one in-process broker + one memory backend).
  */
@@ -46,42 +46,31 @@ export const TEST_ENV: Record<string, string> = {
   POW_ROOM_FREE: '1000',
   ROOM_KEEPALIVE_MS: '15000',
   LOG_LEVEL: 'silent',
+  // Every test client is 127.0.0.1: the per-address rate limit is off here; its own test turns it back on (undefined: the default).
+  RATE_LIMIT_PER_SECOND: '0',
 };
 
-export async function startWorker(b: Backends, env: Record<string, string> = {}): Promise<Worker> {
-  const config = parseConfig({ ...TEST_ENV, ...env, HOST: '127.0.0.1', PORT: '0' }, 'rooms');
-  const log = createLogger({ level: config.logLevel, service: 'rooms' });
+export async function startWorker(b: Backends, env: Record<string, string | undefined> = {}): Promise<Worker> {
   const metrics = createMetrics({ service: 'rooms', defaultMetrics: false });
   const bus = await b.bus();
   const store = b.store();
-  const deps = { config, bus, store, log, metrics };
-  const runtime = await createNodeRuntime(deps);
-  const service = createRoomsService({ ...deps, runtime, options: b.options });
-  const app = createPublicApp({ log, metrics, trustProxy: config.trustProxy, price: () => runtime.quote() }, [service.routes]);
-  // The connection cap as launch() sets it (trusted proxies, loopback by default, are exempt).
-  const connectionCap = {
-    perClient: config.maxConnectionsPerClient, ipv6Prefix: config.clientIpv6Prefix, trustProxy: config.trustProxy,
-  };
-  const server = createHttpServer({
-    host: '127.0.0.1', port: 0, handler: app.callback(), log, shutdownGraceMs: 1000, connectionCap, upgrades: [service.upgrade],
-  });
-  await service.start();
-  const { port } = await server.start();
-  let stopped: Promise<void> | undefined;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    service,
-    metrics,
-    stop() {
-      stopped ??= (async () => {
-        await service.stop();
-        await server.stop();
-        await bus.close();
-        await store.close();
-      })();
-      return stopped;
+  let service: RoomsService | undefined;
+  // The rooms process as main.ts runs it (launch: outer layers, connection cap, upgrades), with this wiring's options.
+  const spec: LaunchSpec = {
+    service: 'rooms',
+    async build(deps) {
+      const runtime = await createNodeRuntime(deps);
+      const rooms = createRoomsService({ ...deps, runtime, options: b.options });
+      service = rooms;
+      const runtimeService = { start: async () => runtime.start(), stop: async () => runtime.stop() };
+      return { services: [runtimeService, rooms], routes: [rooms.routes], upgrades: [rooms.upgrade], price: () => runtime.quote() };
     },
   };
+  const l = await launchInTest(spec, { ...TEST_ENV, ...env }, {
+    bus, store, metrics, log: createLogger({ level: 'silent', service: 'rooms' }),
+  });
+  if (service === undefined) throw new Error('rooms service not built');
+  return { url: l.url, service, metrics, stop: l.stop };
 }
 
 export function randomRoom(bytes: 20 | 32 = 20): string {

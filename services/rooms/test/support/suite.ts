@@ -260,7 +260,7 @@ export function roomsBehaviour(wiring: Wiring): void {
     });
 
     test('post channel on the production rate limit: past the burst, frames are refused rate_limited and not read for the hold', async () => {
-      const w = await startWorker(backends);
+      const w = await startWorker(backends, { RATE_LIMIT_PER_SECOND: undefined });
       extraWorkers.push(w);
       const ch = await channel(w.url, randomRoom());
       // Unpaid frames cost no hashing: the first 30 (the burst) are each refused for their missing proof.
