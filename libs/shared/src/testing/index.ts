@@ -12,10 +12,12 @@
  * - `createBed`, `runIn`: the many-host bed (network namespaces on a bridge, root only);
  *   `spawnChild`: a child process with its output tail, killed at exit.
  * - `parseUclientOutput`: the totals of a `turnutils_uclient` run.
- * - `launchInTest`: a process's launch on the test's own bus and store clients.
+ * - `launchInTest`: a process's launch on the test's own bus and store clients;
+ *   `metricSample`: one sample of Prometheus text.
  */
 export { freePort } from './ports.js';
 export { launchInTest, type LaunchedInTest } from './launched.js';
+export { metricSample } from './metric-sample.js';
 export { startNatsServer, startRedisServer, type TestServer } from './servers.js';
 export { waitFor, type WaitForOptions } from './wait.js';
 export { deleteRedisKeys } from './redis-keys.js';

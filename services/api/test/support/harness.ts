@@ -2,7 +2,7 @@ import {
   createLogger, createMetrics, parseConfig, solveProof,
   type Bus, type Launched, type Logger, type Metrics, type Store,
 } from '@mesh/shared';
-import { launchInTest } from '@mesh/shared/testing';
+import { launchInTest, metricSample } from '@mesh/shared/testing';
 import { createDhtNode, createDhtService, type DhtNode, type DhtService } from '@mesh/dht';
 import { apiNodeSpec, type ApiServiceOptions } from '../../src/index.js';
 
@@ -140,12 +140,4 @@ export async function paid(url: string, method: string, path: string, work: numb
 }
 
 /** The value of the sample `name` whose labels include `labels`, from Prometheus text. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) return Number(m[3]);
-  }
-  return undefined;
-}
+export const sample = metricSample;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   createLogger, createMetrics, createNodeRuntime, solveProof, type Bus, type LaunchSpec, type Metrics, type Store,
 } from '@mesh/shared';
-import { launchInTest } from '@mesh/shared/testing';
+import { launchInTest, metricSample } from '@mesh/shared/testing';
 import { WebSocket } from 'ws';
 import { createRoomsService, type RoomsService, type RoomsServiceOptions } from '../../src/index.js';
 
@@ -131,14 +131,7 @@ export async function postOk(url: string, hash: string, body: string, opts: { pe
 export async function metricValue(
   metrics: Metrics, name: string, labels: Record<string, string> = {},
 ): Promise<number | undefined> {
-  const text = await metrics.text();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) return Number(m[3]);
-  }
-  return undefined;
+  return metricSample(await metrics.text(), name, labels);
 }
 
 /** A client of the post channel (WebSocket on `/room/<hash>`): sends frames, collects answers by `n`. */
