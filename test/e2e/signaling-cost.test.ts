@@ -39,19 +39,44 @@ function countPosts(p: DemoPage, key: Promise<RoomKey> | null): Counter {
     const env = JSON.parse(text) as { t: string; to?: string; data?: { d?: { type: string }; c?: unknown[] } };
     posted.push({ t: env.t, to: env.to !== undefined, d: env.data?.d?.type ?? null, c: env.data?.c?.length ?? 0, posts, bytes: body.length });
   };
+  /** One accepted post's body (a fragment of a long message counts toward its whole). */
+  const accepted = async (body: string): Promise<void> => {
+    const m = /^f1\.([0-9A-Za-z]+)\.(\d+)\.(\d+)\.([\s\S]*)$/.exec(body);
+    if (!m) return add(body, 1);
+    const [, fid, i, n, chunk] = m;
+    const got = parts.get(fid!) ?? [];
+    got[Number(i)] = chunk!;
+    parts.set(fid!, got);
+    if (got.filter((x) => x !== undefined).length === Number(n)) await add(got.join(''), Number(n));
+  };
   p.page.on('requestfinished', (r: Request) => {
     if (!isPost(r)) return;
     void r.response().then(async (res) => {
-      if (!res?.ok()) return;
-      const body = r.postData() ?? '';
-      const m = /^f1\.([0-9A-Za-z]+)\.(\d+)\.(\d+)\.([\s\S]*)$/.exec(body);
-      if (!m) return add(body, 1);
-      const [, fid, i, n, chunk] = m;
-      const got = parts.get(fid!) ?? [];
-      got[Number(i)] = chunk!;
-      parts.set(fid!, got);
-      if (got.filter((x) => x !== undefined).length === Number(n)) await add(got.join(''), Number(n));
+      if (res?.ok()) await accepted(r.postData() ?? '');
     }).finally(() => { counter.inFlight--; });
+  });
+  // Posts over the post channel (PROTOCOL.md): a frame {n, pow, data}, accepted by an answer {n, id}.
+  p.page.on('websocket', (ws) => {
+    if (!ws.url().includes('/room/')) return;
+    const sent = new Map<number, string>();
+    ws.on('framesent', (f) => {
+      const frame = JSON.parse(String(f.payload)) as { n?: number; data?: string };
+      if (typeof frame.n !== 'number' || typeof frame.data !== 'string') return;
+      sent.set(frame.n, frame.data);
+      counter.inFlight++;
+    });
+    ws.on('framereceived', (f) => {
+      const answer = JSON.parse(String(f.payload)) as { n?: number; id?: string };
+      const body = typeof answer.n === 'number' ? sent.get(answer.n) : undefined;
+      if (body === undefined || answer.n === undefined) return;
+      sent.delete(answer.n);
+      void (typeof answer.id === 'string' ? accepted(body) : Promise.resolve()).finally(() => { counter.inFlight--; });
+    });
+    // Posts left unanswered on a closed channel are sent again over HTTP (counted there).
+    ws.on('close', () => {
+      counter.inFlight -= sent.size;
+      sent.clear();
+    });
   });
   return counter;
 }
