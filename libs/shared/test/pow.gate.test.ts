@@ -214,7 +214,7 @@ describe.each(storeKinds())('replay guard on two clients (%s)', (_kind, makePair
 });
 
 describe('pow gate: check, with the claim made by the caller', () => {
-  test('check refuses like verify; settle(true) accepts, settle(false) is pow_replayed, fail is unavailable; the claim is the key verify uses', async () => {
+  test('check refuses like verify; accepted counts, replayed is pow_replayed, fail is unavailable; the claim is the key verify uses', async () => {
     const store = createMemoryStore();
     const metrics = createMetrics({ service: 'api', defaultMetrics: false });
     const gate = createPowGate({ secret: SECRET, store, pow, metrics });
@@ -227,9 +227,9 @@ describe('pow gate: check, with the claim made by the caller', () => {
     expect(ticket.claim.ttlSeconds).toBe(pow.tokenTtlSeconds + FUTURE_SKEW_SECONDS + 1);
     // The caller claims the key itself (here as verify would); a later verify of the same proof is a replay.
     expect(await store.setIfAbsent(ticket.claim.key, '1', { ttlSeconds: ticket.claim.ttlSeconds })).toBe(true);
-    ticket.settle(true);
+    ticket.accepted();
     expect((await refusal(gate.verify(req(header)))).code).toBe('pow_replayed');
-    expect(() => gate.check(req(header)).settle(false)).toThrow(expect.objectContaining({ code: 'pow_replayed', status: 402 }));
+    expect(() => gate.check(req(header)).replayed()).toThrow(expect.objectContaining({ code: 'pow_replayed', status: 402 }));
     expect(() => gate.check(req(solve(token, PRICE, { body: new TextEncoder().encode('other') }), { body: new TextEncoder().encode('other') })).fail(new Error('store down')))
       .toThrow(expect.objectContaining({ code: 'unavailable', status: 503 }));
     const text = await metrics.text();

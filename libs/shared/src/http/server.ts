@@ -85,6 +85,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       for (const u of upgrades) if (u(req, socket, head)) return;
+      // Half-open sockets are allowed here: destroyed once the answer is out, not when the client closes.
+      socket.once('finish', () => socket.destroy());
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
   }

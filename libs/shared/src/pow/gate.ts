@@ -45,8 +45,10 @@ export interface PowGate {
 export interface PowTicket {
   /** The replay-guard key to claim (setIfAbsent semantics) and how long it must live. */
   claim: { key: string; ttlSeconds: number };
-  /** The claim's outcome: true accepts the proof, false throws 402 `pow_replayed`. */
-  settle(first: boolean): void;
+  /** The claim was free: the proof is accepted (counted). */
+  accepted(): void;
+  /** The claim was taken: throws 402 `pow_replayed`. */
+  replayed(): never;
   /** The claim could not be made (store down): throws 503 `unavailable` (fail closed). */
   fail(cause: unknown): never;
 }
@@ -110,10 +112,8 @@ export function createPowGate(deps: PowGateDeps): PowGate {
 
     return {
       claim: { key: guard.keyOf(hash.toString('hex')), ttlSeconds: guard.ttlSeconds },
-      settle(first) {
-        if (!first) refuse('pow_replayed', req);
-        countAccepted(req.endpoint);
-      },
+      accepted: () => countAccepted(req.endpoint),
+      replayed: () => refuse('pow_replayed', req),
       // Fail closed: without the guard a proof could be spent many times.
       fail: (cause) => refuse('unavailable', req, cause),
     };
@@ -122,7 +122,8 @@ export function createPowGate(deps: PowGateDeps): PowGate {
   async function verify(req: PowVerifyRequest): Promise<void> {
     const ticket = check(req);
     const first = await guard.claim(ticket.claim.key).catch((e: unknown) => ticket.fail(e));
-    ticket.settle(first);
+    if (!first) ticket.replayed();
+    ticket.accepted();
   }
 
   return { current, verify, check };

@@ -45,7 +45,6 @@ export function formatProofHeader(p: { token: string; work: bigint | number; non
   return `${p.token}:${BigInt(p.work)}:${p.nonce}`;
 }
 
-/** Lower-case hex SHA-256 of the raw body bytes (of the empty string without body). */
 /**
  * One-shot SHA-256 (`crypto.hash`, Node 20.12+): about twice as fast as
  * createHash/update/digest for inputs this small, which is most of a proof
@@ -61,6 +60,7 @@ function sha256(data: string | Uint8Array, enc: 'hex' | 'buffer'): string | Buff
   return enc === 'hex' ? h.digest('hex') : h.digest();
 }
 
+/** Lower-case hex SHA-256 of the raw body bytes (of the empty string without body). */
 export function bodyHash(body: Uint8Array): string {
   return sha256(body, 'hex');
 }

@@ -191,8 +191,6 @@ export function createMemoryStore(opts: { prefix?: string; now?: () => number; b
       return { first: true, count, ...appendEntry(log.key, data, log) };
     }),
 
-
-
     lastId: (log) => op(() => live(b.logs, k(log), b.now())?.entries.at(-1)?.id ?? null),
 
     readAfter: (log, afterId, limit) => op(() => {

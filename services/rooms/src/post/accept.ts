@@ -1,4 +1,7 @@
-import { ProtocolError, StoreError, decodeUtf8Strict, type Bus, type NodeRuntime, type RoomConfig, type Store } from '@mesh/shared';
+import {
+  ProtocolError, StoreError, decodeUtf8Strict,
+  type AppendOnceResult, type Bus, type NodeRuntime, type PowTicket, type RoomConfig, type Store,
+} from '@mesh/shared';
 import type { RoomHistory } from '../history.js';
 import type { RoomPrice } from '../price/room-price.js';
 import type { RoomMetrics } from '../room-metrics.js';
@@ -49,10 +52,10 @@ export function createPostAcceptor(d: PostDeps): AcceptPost {
     // Without the bus the message would be kept but reach no live stream: refused before it pays.
     if (!d.bus.isReady()) throw new ProtocolError('unavailable', 'Room delivery is not available right now; try again.');
     const work = await d.price.work(hash);
-    const ticket = d.runtime.pow.check({ header: proof, method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room' });
+    const ticket: PowTicket = d.runtime.pow.check({ header: proof, method: 'POST', path: `/room/${hash}`, body, price: work, endpoint: 'room' });
 
     const at = Date.now();
-    let r;
+    let r: AppendOnceResult;
     try {
       // One round trip on Redis: a replayed proof writes nothing, an accepted one is counted and kept.
       r = await d.store.appendOnce({ claim: ticket.claim, counter: d.price.counter(hash), log: d.history.log(hash), data: text });
@@ -60,8 +63,8 @@ export function createPostAcceptor(d: PostDeps): AcceptPost {
       if (err instanceof StoreError) ticket.fail(err);
       throw err;
     }
-    ticket.settle(r.first);
-    if (!r.first) throw new Error('unreachable: settle refuses a taken claim');
+    if (!r.first) ticket.replayed();
+    ticket.accepted();
     const { count: m, id, prev } = r;
     d.price.noteCount(hash, m);
     d.bus.publish(roomSubject(hash), encodeWireMessage({ id, prev, data: text, at, m, ...(peer !== undefined ? { p: peer } : {}) }));

@@ -40,6 +40,12 @@ export interface PostChannelDeps {
 const ROOM_PATH = /^\/room\/([^/?]*)(?:\?(.*))?$/;
 /** Posts of one channel being verified and stored at once; past it the channel stops reading (backpressure). */
 const MAX_IN_FLIGHT = 16;
+/**
+ * Frames waiting for a free slot or the end of a rate-limit hold. `ws` hands
+ * on every frame of a chunk already read, pause or not; more than this is a
+ * client that ignores backpressure, and its channel is closed.
+ */
+const MAX_WAITING = 64;
 /** A channel that answers no ping for this long is gone: its socket is freed. */
 const PING_INTERVAL_MS = 30_000;
 
@@ -76,8 +82,12 @@ function frameNumber(text: string): number | undefined {
 /** Answers a refused upgrade as plain HTTP (the socket is not a WebSocket yet) and closes it. */
 function refuse(socket: Duplex, error: ProtocolError): void {
   const body = JSON.stringify(error.toJSON());
+  const retryAfter = error.extra['retryAfter'];
+  // The server's sockets allow half-open: without the destroy it would stay open until the client closes it.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json; charset=utf-8\r\n`
+    + (typeof retryAfter === 'number' ? `Retry-After: ${retryAfter}\r\n` : '')
     + `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -91,6 +101,7 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
   // The same caps as the room's streams: a channel is one more long-lived connection of its client.
   const slots = createSlotLimiter({ max: d.room.maxStreams, maxPerClient: d.room.maxPerIp, ipv6Prefix: d.ipv6Prefix });
   const limiter = d.rateLimit.perSecond > 0 ? createTokenBucketLimiter(d.rateLimit) : undefined;
+  const retryAfter = Math.max(1, Math.ceil(d.rateLimit.holdMs / 1000));
   const channels = new Set<WebSocket>();
   const alive = new WeakSet<WebSocket>();
   let pinger: NodeJS.Timeout | undefined;
@@ -122,17 +133,21 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
     const key = clientAddressKey(ip, d.ipv6Prefix);
     let inFlight = 0;
     let held: NodeJS.Timeout | undefined;
+    const waiting: string[] = [];
 
     const send = (n: number | undefined, answer: Record<string, unknown>): void => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(n === undefined ? answer : { n, ...answer }));
+      if (ws.readyState !== ws.OPEN) return;
+      // A client that does not read its answers is cut, like a stream that does not read (a memory bound).
+      if (ws.bufferedAmount > d.room.maxBufferBytes) {
+        ws.terminate();
+        return;
+      }
+      ws.send(JSON.stringify(n === undefined ? answer : { n, ...answer }));
     };
     const fail = (n: number | undefined, err: unknown): void => {
       const c = classifyError(err);
       if (c.internal) d.log.error({ err, hash }, 'room post (channel) failed');
       send(n, c.error.toJSON());
-    };
-    const resumeIfFree = (): void => {
-      if (held === undefined && inFlight < MAX_IN_FLIGHT && ws.isPaused) ws.resume();
     };
 
     async function post(text: string): Promise<void> {
@@ -152,31 +167,43 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
       }
     }
 
+    /** Starts waiting frames while a slot is free and no hold is on; reads the socket again once all are started. */
+    function pump(): void {
+      while (held === undefined && inFlight < MAX_IN_FLIGHT && waiting.length > 0) {
+        const text = waiting.shift() ?? '';
+        if (limiter !== undefined && !limiter.take(key)) {
+          // Like the HTTP limit: this frame is refused, and the channel is not read for the hold
+          // (what is waiting waits): one refusal per hold, whatever the client sends meanwhile.
+          send(frameNumber(text), { error: 'rate_limited', message: ERRORS.rate_limited.message, retryAfter });
+          held = setTimeout(() => {
+            held = undefined;
+            pump();
+          }, d.rateLimit.holdMs);
+          break;
+        }
+        inFlight++;
+        void post(text).finally(() => {
+          inFlight--;
+          pump();
+        });
+      }
+      const busy = held !== undefined || inFlight >= MAX_IN_FLIGHT || waiting.length > 0;
+      if (busy && !ws.isPaused) ws.pause();
+      else if (!busy && ws.isPaused) ws.resume();
+    }
+
     ws.on('pong', () => alive.add(ws));
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {
         ws.close(1003, 'text frames only');
         return;
       }
-      const text = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
-      if (limiter !== undefined && !limiter.take(key)) {
-        // Like the HTTP limit: refused, and this client's frames are not read for the hold.
-        const retryAfter = Math.max(1, Math.ceil(d.rateLimit.holdMs / 1000));
-        send(frameNumber(text), { error: 'rate_limited', message: ERRORS.rate_limited.message, retryAfter });
-        ws.pause();
-        clearTimeout(held);
-        held = setTimeout(() => {
-          held = undefined;
-          resumeIfFree();
-        }, d.rateLimit.holdMs);
+      if (waiting.length >= MAX_WAITING) {
+        ws.close(1008, 'too many posts in flight');
         return;
       }
-      inFlight++;
-      if (inFlight >= MAX_IN_FLIGHT) ws.pause();
-      void post(text).finally(() => {
-        inFlight--;
-        resumeIfFree();
-      });
+      waiting.push(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
+      pump();
     });
     ws.once('close', () => {
       clearTimeout(held);
@@ -199,6 +226,10 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
         if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
         const xff = req.headers['x-forwarded-for'];
         const ip = clientIp({ socketIp: req.socket.remoteAddress, xff: Array.isArray(xff) ? xff.join(',') : xff }, isTrusted);
+        // An upgrade is a request: it takes a token of the client's bucket, as its frames do.
+        if (limiter !== undefined && !limiter.take(clientAddressKey(ip, d.ipv6Prefix))) {
+          throw new ProtocolError('rate_limited', undefined, { retryAfter });
+        }
         const slot = slots.claim(ip);
         if (slot === undefined) throw new ProtocolError('too_many_requests', 'Too many open channels.');
         // Released once (idempotent) when the socket closes, also when ws refuses the handshake (bad version or key).

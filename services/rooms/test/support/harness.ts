@@ -159,7 +159,8 @@ export class ChannelClient {
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => { body += c.toString(); });
-        res.on('end', () => reject(new Error(`refused ${res.statusCode ?? 0} ${body}`)));
+        const retry = res.headers['retry-after'];
+        res.on('end', () => reject(new Error(`refused ${res.statusCode ?? 0} ${body}${retry !== undefined ? ` retry-after=${String(retry)}` : ''}`)));
       });
       ws.once('error', reject);
     });

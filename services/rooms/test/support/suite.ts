@@ -263,17 +263,39 @@ export function roomsBehaviour(wiring: Wiring): void {
       const w = await startWorker(backends, { RATE_LIMIT_PER_SECOND: undefined });
       extraWorkers.push(w);
       const ch = await channel(w.url, randomRoom());
-      // Unpaid frames cost no hashing: the first 30 (the burst) are each refused for their missing proof.
+      // The upgrade took one token of the burst of 30; unpaid frames cost no hashing: the next 29 are each
+      // refused for their missing proof, the 30th frame for the rate.
       for (let n = 0; n < 40; n++) ch.send({ n, data: 'x' });
-      const limited = await ch.answer(30);
+      const limited = await ch.answer(29);
       const limitedAt = Date.now();
-      expect(limited).toEqual({ n: 30, error: 'rate_limited', message: expect.any(String), retryAfter: 2 });
-      for (let n = 0; n < 30; n++) expect(await ch.answer(n)).toMatchObject({ n, error: 'pow_required' });
+      expect(limited).toEqual({ n: 29, error: 'rate_limited', message: expect.any(String), retryAfter: 2 });
+      for (let n = 0; n < 29; n++) expect(await ch.answer(n)).toMatchObject({ n, error: 'pow_required' });
       // Frames already received are refused too; what comes now is read once the 2 s hold is over.
       ch.send({ n: 100, data: 'x' });
       expect(await ch.answer(100, 10_000)).toMatchObject({ n: 100, error: 'pow_required' });
       expect(Date.now() - limitedAt).toBeGreaterThanOrEqual(1900);
-      for (let n = 31; n < 40; n++) expect((await ch.answer(n))['error']).toMatch(/^(rate_limited|pow_required)$/);
+      // What waited during the hold was not refused: one refusal per hold.
+      for (let n = 30; n < 40; n++) expect(await ch.answer(n)).toMatchObject({ n, error: 'pow_required' });
+      expect(ch.answers.filter((a) => a['error'] === 'rate_limited')).toHaveLength(1);
+    });
+
+    test('post channel on the production rate limit: upgrades take tokens too (429 rate_limited with Retry-After)', async () => {
+      const w = await startWorker(backends, { RATE_LIMIT_PER_SECOND: undefined, ROOM_MAX_PER_IP: '64' });
+      extraWorkers.push(w);
+      const hash = randomRoom();
+      for (let i = 0; i < 30; i++) await channel(w.url, hash);
+      await expect(ChannelClient.open(w.url, hash)).rejects.toThrow(/^refused 429 .*rate_limited.* retry-after=2$/);
+    });
+
+    test('post channel: a client that sends past the waiting bound (ignoring backpressure) is closed 1008', async () => {
+      const w = await startWorker(backends);
+      extraWorkers.push(w);
+      const ch = await channel(w.url, randomRoom());
+      // One write of 2000 frames: far more than 16 in flight plus 64 waiting arrive before any is answered.
+      for (let n = 0; n < 2000; n++) ch.send({ n, data: 'x' });
+      await ch.until(() => ch.closed !== undefined, 10_000, 'close');
+      expect(ch.closed).toEqual({ code: 1008, reason: 'too many posts in flight' });
+      await waitFor(() => w.service.channelCount === 0, { message: 'channel freed' });
     });
 
     test('graceful stop closes post channels (going away)', async () => {
