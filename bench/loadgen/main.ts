@@ -145,7 +145,7 @@ async function setUp(s: Scenario): Promise<void> {
   if (s.type === 'idle') {
     const rooms = Array.from({ length: Math.ceil(s.connections / 2) }, roomHash);
     const t0 = performance.now();
-    closers.push(...await openMany(s.connections, (i) => t.connect({ index: 0, room: rooms[i >> 1] ?? '', peerId: peerId(i) })));
+    closers.push(...await openMany(s.connections, (i) => t.connect({ index: 0, room: rooms[i >> 1] ?? '', peerId: peerId(i), sends: false })));
     idleOpenSeconds = round2((performance.now() - t0) / 1000);
     return;
   }

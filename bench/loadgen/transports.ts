@@ -24,6 +24,8 @@ export interface ConnectOptions {
   /** 20 ASCII characters; the tracker's peer_id. */
   peerId: string;
   onMessage?: (body: string) => void;
+  /** False for a receive-only connection (idle): no post channel is opened with the stream. */
+  sends?: boolean;
 }
 
 export interface Conn {
@@ -179,7 +181,7 @@ function meshTransport(ports: number[], posts: 'quiet' | 'ack' | 'post', onRefus
       // Opened with the stream, as connections are paced: thousands of first posts at once would
       // overflow the accept queue (SYN retries and resets measured as latency and errors).
       const channel = (room: string): Promise<Channel> => openChannel(port, room, peer, posts === 'ack', onRefusal);
-      if (posts !== 'post' && o.room !== undefined) {
+      if (posts !== 'post' && o.room !== undefined && o.sends !== false) {
         const ch = channel(o.room);
         channels.set(o.room, ch);
         await ch;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import type { LogEntry } from '@mesh/shared';
-import { EMPTY_ROOM, createSequencer, type SequencedMessage, type Sequencer } from '../src/feed/sequencer.js';
+import { EMPTY_ROOM, Sequencer, type SequencedMessage } from '../src/feed/sequencer.js';
 import type { WireMessage } from '../src/wire.js';
 
 /**
@@ -35,11 +35,11 @@ class FakeHistory {
   }
 
   readonly reader = {
-    lastId: async (): Promise<string | null> => {
+    lastId: async (_hash: string): Promise<string | null> => {
       if (this.failLastId) throw new Error('store down');
       return this.entries[this.entries.length - 1]?.id ?? null;
     },
-    after: async (afterId: string | null): Promise<LogEntry[]> => {
+    after: async (_hash: string, afterId: string | null): Promise<LogEntry[]> => {
       this.reads++;
       await this.gate;
       if (this.failing) throw new Error('store down');
@@ -55,8 +55,8 @@ const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 function setup(h = new FakeHistory(), maxQueue?: number): { h: FakeHistory; s: Sequencer; got: SequencedMessage[]; data: () => string[]; warnings: string[] } {
   const got: SequencedMessage[] = [];
   const warnings: string[] = [];
-  const s = createSequencer({
-    history: h.reader, deliver: (m) => got.push(m), warn: (w) => warnings.push(w),
+  const s = new Sequencer('a'.repeat(40), {
+    history: h.reader, deliver: (_hash, m) => got.push(m), warn: (_hash, w) => warnings.push(w),
     ...(maxQueue !== undefined ? { maxQueue } : {}),
   });
   return { h, s, got, data: () => got.map((m) => (m.late === true ? `${m.data}(late)` : m.data)), warnings };

@@ -1,7 +1,7 @@
 import type { Bus, Logger, Subscription } from '@mesh/shared';
 import type { RoomHistory } from '../history.js';
 import { decodeWireMessage, roomSubject } from '../wire.js';
-import { createSequencer, type SequencedMessage, type Sequencer } from './sequencer.js';
+import { Sequencer, type SequencedMessage, type SequencerDeps } from './sequencer.js';
 
 /** Where a room's messages go, in history order (the broadcaster, the price watch). */
 export interface FeedSink {
@@ -49,15 +49,16 @@ export interface RoomFeedOptions {
 export function createRoomFeed(o: RoomFeedOptions): RoomFeed {
   const entries = new Map<string, Entry>();
   let offReconnect: (() => void) | undefined;
+  const sequencing: SequencerDeps = {
+    history: o.history,
+    deliver(hash, msg) {
+      for (const s of o.sinks) s.onMessage(hash, msg);
+    },
+    warn: (hash, what, err) => o.log.warn({ err, hash }, what),
+  };
 
   function open(hash: string): Entry {
-    const sequencer = createSequencer({
-      history: { lastId: () => o.history.lastId(hash), after: (id) => o.history.after(hash, id) },
-      deliver(msg) {
-        for (const s of o.sinks) s.onMessage(hash, msg);
-      },
-      warn: (what, err) => o.log.warn({ err, hash }, what),
-    });
+    const sequencer = new Sequencer(hash, sequencing);
     const sub = o.bus.subscribe(roomSubject(hash), (bytes) => {
       const msg = decodeWireMessage(bytes, o.maxDataLength);
       if (msg === undefined) o.log.warn({ hash }, 'malformed room message on the bus; ignored');

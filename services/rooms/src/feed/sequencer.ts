@@ -11,34 +11,22 @@ export interface SequencedMessage extends WireMessage {
   late?: boolean;
 }
 
-/** What the sequencer reads of one room's history. */
+/** What the sequencer reads of a room's history. */
 export interface SequencerHistory {
   /** The newest held id, or null for an empty room. */
-  lastId(): Promise<string | null>;
+  lastId(hash: string): Promise<string | null>;
   /** Every held entry after `afterId` (all when null), oldest first. */
-  after(afterId: string | null): Promise<LogEntry[]>;
+  after(hash: string, afterId: string | null): Promise<LogEntry[]>;
 }
 
-export interface SequencerOptions {
+/** Shared by every room's sequencer of a worker: one object, not closures per room (memory follows rooms). */
+export interface SequencerDeps {
   history: SequencerHistory;
-  deliver(msg: SequencedMessage): void;
+  deliver(hash: string, msg: SequencedMessage): void;
   /** A read of history failed, or arrivals were dropped: worth a warning, not an error. */
-  warn(what: string, err?: unknown): void;
+  warn(hash: string, what: string, err?: unknown): void;
   /** Most arrivals queued while history is read (beyond: dropped, then read back). Default 1000. */
   maxQueue?: number;
-}
-
-export interface Sequencer {
-  /** Reads the anchor (the room's newest id when this worker started listening); arrivals wait until then. */
-  anchor(): Promise<void>;
-  /** A message from the bus, in whatever order the bus brought it. */
-  arrive(msg: WireMessage): void;
-  /** Arrivals may have been missed (a bus outage): history past the last delivered id is read. */
-  resync(): void;
-  /** Nothing is delivered after this. */
-  close(): void;
-  /** The last id delivered (the anchor before any), null while no anchor is known. */
-  readonly last: string | null;
 }
 
 /**
@@ -60,124 +48,134 @@ const MAX_QUEUE = 1000;
  * comes. One history read at a time; arrivals queue (bounded) meanwhile.
  * Pure: no bus, no clock but the accept times it is given.
  */
-export function createSequencer(o: SequencerOptions): Sequencer {
-  const maxQueue = o.maxQueue ?? MAX_QUEUE;
+export class Sequencer {
   /**
    * The last id delivered, starting at the anchor: nothing older is owed.
    * Null while no anchor is known (not yet read, or the store failed): then
    * gaps cannot be seen and messages are delivered as they come.
    */
-  let last: string | null = null;
+  private lastId: string | null = null;
   /** True while the anchor or a gap is being read: arrivals queue meanwhile. */
-  let busy = true;
-  let queue: WireMessage[] = [];
+  private busy = true;
+  /** Allocated on the first arrival that has to wait (most rooms never queue). */
+  private queue: WireMessage[] | null = null;
   /** Arrivals were dropped (a full queue, a bus outage): read history to its end once the queue is empty. */
-  let resyncDue = false;
+  private resyncDue = false;
   /** Ids a failed gap fill skipped over (after < id < before): delivered late when their copies come. */
-  let owed: { after: string; before: string } | null = null;
-  let closed = false;
+  private owed: { after: string; before: string } | null = null;
+  private closed = false;
 
-  function deliver(msg: WireMessage): void {
-    last = msg.id;
-    o.deliver(msg);
+  constructor(private readonly hash: string, private readonly d: SequencerDeps) {}
+
+  /** The last id delivered (the anchor before any), null while no anchor is known. */
+  get last(): string | null {
+    return this.lastId;
   }
 
-  function hasGap(msg: WireMessage): boolean {
+  /** Reads the anchor (the room's newest id when this worker started listening); arrivals wait until then. */
+  async anchor(): Promise<void> {
+    // Entries up to the anchor were appended before this worker listened:
+    // owed to no live stream here (a resume reads them from history).
+    this.lastId = await this.d.history.lastId(this.hash).then((id) => id ?? EMPTY_ROOM, (err: unknown) => {
+      this.d.warn(this.hash, 'room history unavailable; sequencing without an anchor', err);
+      return null;
+    });
+    this.busy = false;
+    if (!this.closed && ((this.queue?.length ?? 0) > 0 || this.resyncDue)) void this.drain();
+  }
+
+  /** A message from the bus, in whatever order the bus brought it. */
+  arrive(msg: WireMessage): void {
+    if (this.closed) return;
+    const queue = (this.queue ??= []);
+    if (queue.length >= (this.d.maxQueue ?? MAX_QUEUE)) {
+      // Delivering it now would move `last` past everything queued (then
+      // dropped as old): history holds it, read once the queue is through.
+      if (!this.resyncDue) this.d.warn(this.hash, 'room sequencing queue full; reading the overflow back from history');
+      this.resyncDue = true;
+      return;
+    }
+    queue.push(msg);
+    if (!this.busy) void this.drain();
+  }
+
+  /** Arrivals may have been missed (a bus outage): history past the last delivered id is read. */
+  resync(): void {
+    if (this.closed || this.lastId === null) return;
+    this.resyncDue = true;
+    if (!this.busy) void this.drain();
+  }
+
+  /** Nothing is delivered after this. */
+  close(): void {
+    this.closed = true;
+    this.queue = null;
+  }
+
+  private deliver(msg: WireMessage): void {
+    this.lastId = msg.id;
+    this.d.deliver(this.hash, msg);
+  }
+
+  private hasGap(msg: WireMessage): boolean {
+    const last = this.lastId;
     if (last === null || msg.prev === undefined || msg.prev === null) return false;
     return msg.prev !== last && compareLogIds(msg.prev, last) > 0;
   }
 
-  function isOwed(id: string): boolean {
-    return owed !== null && compareLogIds(id, owed.after) > 0 && compareLogIds(id, owed.before) < 0;
+  private isOwed(id: string): boolean {
+    const o = this.owed;
+    return o !== null && compareLogIds(id, o.after) > 0 && compareLogIds(id, o.before) < 0;
   }
 
   /** Delivers what history holds past `last` (below `beforeId` when given); false when it could not be read. */
-  async function fromHistory(at: number, beforeId?: string): Promise<boolean> {
-    const from = last;
+  private async fromHistory(at: number, beforeId?: string): Promise<boolean> {
+    const from = this.lastId;
     let entries: LogEntry[];
     try {
-      entries = await o.history.after(from);
+      entries = await this.d.history.after(this.hash, from);
     } catch (err) {
-      o.warn('room history unavailable', err);
+      this.d.warn(this.hash, 'room history unavailable', err);
       return false;
     }
     for (const e of entries) {
-      if (closed) return true;
+      if (this.closed) return true;
       if (from !== null && compareLogIds(e.id, from) <= 0) continue;
       if (beforeId !== undefined && compareLogIds(e.id, beforeId) >= 0) break;
-      deliver({ id: e.id, data: e.data, at });
+      this.deliver({ id: e.id, data: e.data, at });
     }
     return true;
   }
 
   /** A gap before `msg`: the missing entries from history, then `msg`. */
-  async function fill(msg: WireMessage): Promise<void> {
-    const from = last;
+  private async fill(msg: WireMessage): Promise<void> {
+    const from = this.lastId;
     // Unread, the overtaken messages are still delivered when their copies come.
-    if (!(await fromHistory(msg.at, msg.id)) && from !== null) owed = { after: from, before: msg.id };
-    if (closed) return;
-    if (last === null || compareLogIds(msg.id, last) > 0) deliver(msg);
+    if (!(await this.fromHistory(msg.at, msg.id)) && from !== null) this.owed = { after: from, before: msg.id };
+    if (this.closed) return;
+    if (this.lastId === null || compareLogIds(msg.id, this.lastId) > 0) this.deliver(msg);
   }
 
-  async function drain(): Promise<void> {
-    busy = true;
+  private async drain(): Promise<void> {
+    this.busy = true;
     try {
-      while (!closed) {
-        const msg = queue.shift();
+      while (!this.closed) {
+        const msg = this.queue?.shift();
         if (msg === undefined) {
-          if (!resyncDue) break;
-          resyncDue = false;
+          if (!this.resyncDue) break;
+          this.resyncDue = false;
           // Without an anchor history cannot tell what is owed.
-          if (last !== null) await fromHistory(Date.now());
-        } else if (last !== null && compareLogIds(msg.id, last) <= 0) {
+          if (this.lastId !== null) await this.fromHistory(Date.now());
+        } else if (this.lastId !== null && compareLogIds(msg.id, this.lastId) <= 0) {
           // An overtaken copy, already delivered from history; or owed after a failed fill.
-          if (isOwed(msg.id)) o.deliver({ ...msg, late: true });
-        } else if (hasGap(msg)) await fill(msg);
-        else deliver(msg);
+          if (this.isOwed(msg.id)) this.d.deliver(this.hash, { ...msg, late: true });
+        } else if (this.hasGap(msg)) await this.fill(msg);
+        else this.deliver(msg);
       }
     } finally {
-      busy = false;
+      this.busy = false;
+      // A drained queue gives its backing store back (a burst must not pin it for the room's life).
+      if (this.queue?.length === 0) this.queue = null;
     }
   }
-
-  return {
-    async anchor() {
-      // Entries up to the anchor were appended before this worker listened:
-      // owed to no live stream here (a resume reads them from history).
-      last = await o.history.lastId().then((id) => id ?? EMPTY_ROOM, (err: unknown) => {
-        o.warn('room history unavailable; sequencing without an anchor', err);
-        return null;
-      });
-      busy = false;
-      if (!closed && (queue.length > 0 || resyncDue)) void drain();
-    },
-
-    arrive(msg) {
-      if (closed) return;
-      if (queue.length >= maxQueue) {
-        // Delivering it now would move `last` past everything queued (then
-        // dropped as old): history holds it, read once the queue is through.
-        if (!resyncDue) o.warn('room sequencing queue full; reading the overflow back from history');
-        resyncDue = true;
-        return;
-      }
-      queue.push(msg);
-      if (!busy) void drain();
-    },
-
-    resync() {
-      if (closed || last === null) return;
-      resyncDue = true;
-      if (!busy) void drain();
-    },
-
-    close() {
-      closed = true;
-      queue = [];
-    },
-
-    get last() {
-      return last;
-    },
-  };
 }
