@@ -97,8 +97,6 @@ export function createRedisStore(opts: RedisStoreOptions): Store {
   const client = new Redis(opts.url, {
     protocol: 2,
     enableOfflineQueue: false,
-    // Commands issued in one tick share one write (a post's counter and history append go out together).
-    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     autoResendUnfulfilledCommands: false,
     commandTimeout: opts.commandTimeoutMs ?? 2000,
