@@ -92,8 +92,16 @@ const ROOM_PEER = /^[0-9a-f]{16,64}$/;
 /** Once a node's CORS refused an optional header, it goes without for this long, then is tried again (the node may be upgraded). */
 const OPTIONAL_HEADERS_OFF_MS = 10 * 60_000;
 
-/** A node whose post channel failed (old node: 404 upgrade) gets HTTP posts for this long, then is tried again. */
+/** A node whose post channel failed (never opened: old node's 404 upgrade) gets HTTP posts for this long, then is tried again. */
 const CHANNEL_OFF_MS = 10 * 60_000;
+/**
+ * A room's channel that opened and then closed on its own is reopened on the
+ * next post, but at most once this long per room and peer id (posts in between
+ * go over HTTP): no reopen storm against a node that keeps dropping it.
+ */
+const CHANNEL_REOPEN_MS = 5_000;
+/** Rooms remembered for `CHANNEL_REOPEN_MS`; past it the oldest is forgotten. */
+const MAX_DROPPED = 256;
 /** Post channels open at once to one node (one per room in use); a room past it posts over HTTP. */
 const MAX_CHANNELS = 8;
 
@@ -110,6 +118,12 @@ const POST_ERROR_STATUS: Readonly<Record<string, number>> = {
 
 /** One paid try: done, or refused with 402 (the refusal's body carries the fresh price). */
 type Attempt<T> = { done: T } | { refusal: unknown };
+
+/** One HTTP try's answer; `resent`: it is a second send of the same request, whose first send's fate is unknown. */
+interface HttpAnswer {
+  res: Response;
+  resent: boolean;
+}
 
 /** The runtime's WebSocket, if it has one (browsers, Node 22+). */
 function globalWebSocket(): ChannelSocketCtor | null {
@@ -195,6 +209,8 @@ export class NodeClient {
   private readonly channels = new Map<string, PostChannel>();
   /** Room posts go over HTTP until then (this node's channel failed). */
   private channelsOffUntilMs = 0;
+  /** Rooms whose channel opened and then closed on its own, by channel key: when it was last reopened (0: not yet). */
+  private readonly dropped = new Map<string, number>();
 
   constructor(url: string, private readonly opts: NodeClientOptions = {}) {
     const u = normalizeNodeUrl(url);
@@ -258,9 +274,11 @@ export class NodeClient {
    * With a WebSocket constructor, the post goes over the room's post channel on
    * this node (opened on the first post, one per room and peer id), with the
    * same proof, refusals and retries as over HTTP. A channel that fails to open
-   * sends this node's posts over HTTP for `CHANNEL_OFF_MS`; a post it had sent
-   * when it died goes again over HTTP with the same proof, where `pow_replayed`
-   * means the node has it.
+   * sends this node's posts over HTTP for `CHANNEL_OFF_MS`; one that opened and
+   * then died is reopened on the next post (once per `CHANNEL_REOPEN_MS`). A post
+   * sent when the channel died, or whose HTTP send is repeated without the
+   * optional header, goes again with the same proof, where `pow_replayed` means
+   * the node has it.
    */
   async postRoom(hash: string, body: string, opts: RoomPostOptions = {}): Promise<string> {
     if (!isRoomHash(hash)) throw new SigmeshError('bad_response', 'bad room hash');
@@ -278,11 +296,11 @@ export class NodeClient {
         if (r.kind === 'answer') return this.channelAnswer(path, r.answer);
         replayMeansTaken = r.kind === 'lost' && proof !== undefined;
       }
-      const res = await this.httpAttempt('POST', path, proof, http);
+      const { res, resent } = await this.httpAttempt('POST', path, proof, http);
       if (res.status === 402) {
         const refusal = await readJson(res, MAX_JSON).catch(() => null);
-        // This proof went out on the channel before it died: the node took it there.
-        if (replayMeansTaken && isRecord(refusal) && refusal.error === 'pow_replayed') return { done: '' };
+        // This proof went out before (on the channel before it died, or on a fetch that failed): the node took it then.
+        if ((replayMeansTaken || (resent && proof !== undefined)) && isRecord(refusal) && refusal.error === 'pow_replayed') return { done: '' };
         return { refusal };
       }
       await this.expectOk(res);
@@ -294,12 +312,15 @@ export class NodeClient {
 
   /** Closes a room's post channel (the room left this node); posts it still carried go over HTTP. */
   closeRoomChannel(hash: string, peer?: string): void {
-    this.channels.get(channelKey(hash, peer))?.close();
+    const key = channelKey(hash, peer);
+    this.channels.get(key)?.close();
+    this.dropped.delete(key);
   }
 
   /** Closes every post channel to this node. */
   closeChannels(): void {
     for (const c of [...this.channels.values()]) c.close();
+    this.dropped.clear();
   }
 
   /** Post channels open (or opening) to this node. */
@@ -307,13 +328,21 @@ export class NodeClient {
     return this.channels.size;
   }
 
-  /** The room's open channel, a new one, or null: no WebSocket, this node's channel failed lately, or too many open. */
+  /**
+   * The room's open channel, a new one, or null: no WebSocket, this node's
+   * channel failed lately, the room's was reopened lately, or too many open.
+   */
   private channel(hash: string, peer: string | undefined): PostChannel | null {
     if (!this.webSocket || Date.now() < this.channelsOffUntilMs) return null;
     const key = channelKey(hash, peer);
     const open = this.channels.get(key);
     if (open) return open;
     if (this.channels.size >= MAX_CHANNELS) return null;
+    const reopenedAtMs = this.dropped.get(key);
+    if (reopenedAtMs !== undefined) {
+      if (Date.now() - reopenedAtMs < CHANNEL_REOPEN_MS) return null;
+      this.dropped.set(key, Date.now());
+    }
     const url = new URL(`${this.url}/room/${hash}`);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     if (peer !== undefined) url.searchParams.set('peer', peer);
@@ -323,7 +352,13 @@ export class NodeClient {
       timeoutMs: this.timeoutMs,
       onClose: ({ failed }) => {
         if (this.channels.get(key) === channel) this.channels.delete(key);
-        if (failed) this.channelsOffUntilMs = Date.now() + CHANNEL_OFF_MS;
+        if (failed) {
+          this.channelsOffUntilMs = Date.now() + CHANNEL_OFF_MS;
+        } else if (!this.dropped.has(key)) {
+          // Opened, then closed (on its own or timed out; an owner's close forgets the key right after).
+          if (this.dropped.size >= MAX_DROPPED) this.dropped.delete(this.dropped.keys().next().value!);
+          this.dropped.set(key, 0);
+        }
       },
     });
     this.channels.set(key, channel);
@@ -380,7 +415,7 @@ export class NodeClient {
    */
   async paid(method: 'GET' | 'POST', path: string, opts: PaidRequestOptions = {}): Promise<Response> {
     return this.payLoop<Response>(method, path, opts.body ?? '', opts, async (proof) => {
-      const res = await this.httpAttempt(method, path, proof, opts);
+      const { res } = await this.httpAttempt(method, path, proof, opts);
       if (res.status !== 402) return { done: res };
       return { refusal: await readJson(res, MAX_JSON).catch(() => null) };
     });
@@ -415,7 +450,7 @@ export class NodeClient {
   }
 
   /** One HTTP try of a paid request, with `proof` as its X-PoW when there is one. */
-  private httpAttempt(method: 'GET' | 'POST', path: string, proof: string | undefined, opts: PaidRequestOptions): Promise<Response> {
+  private httpAttempt(method: 'GET' | 'POST', path: string, proof: string | undefined, opts: PaidRequestOptions): Promise<HttpAnswer> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (opts.contentType) headers['Content-Type'] = opts.contentType;
     if (proof !== undefined) headers['X-PoW'] = proof;
@@ -427,11 +462,16 @@ export class NodeClient {
   /**
    * Sends with `optional` headers added, unless this node's CORS refused them
    * lately. A refused preflight sends nothing, so the same proof can go again
-   * without them; if the first try did reach the node, the retry is told
-   * `pow_replayed` and `paid` solves anew.
+   * without them; but the first try may have reached the node (a failed fetch
+   * does not say), so the answer says `resent`: a `pow_replayed` to it means
+   * the node took the first (`postRoom` counts the post delivered).
    */
-  private async sendOptional(path: string, init: PlainHeadersInit, optional: Record<string, string> | undefined, signal?: AbortSignal): Promise<Response> {
-    if (!optional || (!this.optionalHeadersOk && Date.now() < this.optionalHeadersOffUntilMs)) return this.send(path, init, signal);
+  private async sendOptional(
+    path: string, init: PlainHeadersInit, optional: Record<string, string> | undefined, signal?: AbortSignal,
+  ): Promise<HttpAnswer> {
+    if (!optional || (!this.optionalHeadersOk && Date.now() < this.optionalHeadersOffUntilMs)) {
+      return { res: await this.send(path, init, signal), resent: false };
+    }
     let res: Response;
     try {
       res = await this.send(path, { ...init, headers: { ...init.headers, ...optional } }, signal);
@@ -440,10 +480,10 @@ export class NodeClient {
       res = await this.send(path, init, signal);
       // Answered without them: most likely the CORS refusal of a node that predates them.
       this.optionalHeadersOffUntilMs = Date.now() + OPTIONAL_HEADERS_OFF_MS;
-      return res;
+      return { res, resent: true };
     }
     this.optionalHeadersOk = true;
-    return res;
+    return { res, resent: false };
   }
 
   private async send(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {

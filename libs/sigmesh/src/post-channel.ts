@@ -34,9 +34,11 @@ export interface PostChannelOptions {
   /** A post not answered this long after it was handed over (opening included) closes the channel. */
   timeoutMs: number;
   /**
-   * Once, when the channel is done. `failed`: it did not open, or closed on its
-   * own before answering anything (what a node or proxy without the feature does);
-   * false when `close()` ended it.
+   * Once, when the channel is done. `failed`: it never opened (refused at the
+   * upgrade, closed or timed out before opening: what a node or proxy without
+   * the feature does). One that opened and then closed or timed out is not
+   * failed: a worker stopping (1001) or a slow store says nothing of the node's
+   * support. False when `close()` ended it.
    */
   onClose(info: { failed: boolean }): void;
 }
@@ -56,7 +58,6 @@ interface Pending {
 export class PostChannel {
   private readonly ws: ChannelSocket | null;
   private opened = false;
-  private answered = false;
   private done = false;
   private nextN = 0;
   private readonly pending = new Map<number, Pending>();
@@ -145,14 +146,13 @@ export class PostChannel {
     if (!isRecord(v) || typeof v.n !== 'number') return;
     const p = this.pending.get(v.n);
     if (!p) return;
-    this.answered = true;
     p.settle({ kind: 'answer', answer: v });
   }
 
   private finish(byOwner = false): void {
     if (this.done) return;
     this.done = true;
-    const failed = !byOwner && (!this.opened || !this.answered);
+    const failed = !byOwner && !this.opened;
     for (const p of [...this.pending.values()]) p.settle(p.sent ? { kind: 'lost' } : { kind: 'unsent' });
     if (this.ws && this.ws.readyState <= OPEN) {
       try { this.ws.close(1000); } catch { /* already closing */ }

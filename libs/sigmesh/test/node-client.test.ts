@@ -115,6 +115,31 @@ describe('node client', () => {
     expect(node.postPeers.slice(-2)).toEqual(['', '']);
   });
 
+  test('a tagged post that reached the node though its fetch failed: the untagged retry (same proof) told pow_replayed counts as delivered', async () => {
+    const sent: boolean[] = [];
+    // The tagged request gets through and is taken, then its fetch fails anyway: its fate is unknown to the client.
+    const lostAnswer = async (input: string, init?: RequestInit): Promise<Response> => {
+      const tagged = 'X-Room-Peer' in ((init?.headers ?? {}) as Record<string, string>);
+      sent.push(tagged);
+      const res = await fetch(input, init);
+      if (tagged && res.status === 202) { await res.body?.cancel(); throw new TypeError('Failed to fetch'); }
+      return res;
+    };
+    const c = new NodeClient(node.url, { solver, fetch: lostAnswer });
+    const hash = '8'.repeat(64);
+    const peer = '34'.repeat(16);
+    c.setPrice(`/room/${hash}`, { token: (await c.info()).token, work: '512' }); // paid from the first try
+    sent.length = 0;
+    const replayed = node.refusals.get('pow_replayed') ?? 0;
+    const proofs = node.httpProofs.length;
+    await expect(c.postRoom(hash, 'once', { peer })).resolves.toBe('');
+    expect(sent).toEqual([true, false]); // no solve and post again
+    expect(node.refusals.get('pow_replayed')).toBe(replayed + 1);
+    const [first, retry] = node.httpProofs.slice(proofs);
+    expect(retry).toBe(first);
+    expect(node.posts.get(hash)).toEqual(['once']);
+  });
+
   test('once a node answered a tagged post, a failed fetch is not retried without the header', async () => {
     let fail = false;
     const calls: boolean[] = [];

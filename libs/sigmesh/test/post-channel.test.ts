@@ -109,11 +109,42 @@ describe('room posts over the post channel', () => {
     expect(node.httpProofs.slice(http.proofs)).toEqual([node.channelProofs.at(-1)]);
     expect(node.refusals.get('pow_replayed') ?? 0).toBe(replayed);
     expect(node.postPeers.at(-1)).toBe(peer);
-    // It died before answering anything, as a proxy without WebSocket might: HTTP for a while.
+    // It had opened: not a node without channels, so the next post reopens it (no switch to HTTP).
     const upgrades = node.upgrades;
+    node.channelFault = 'drop';
     await c.postRoom(hash, 'next', { peer });
-    expect(node.upgrades).toBe(upgrades);
-    expect(node.httpPosts).toBe(http.posts + 2);
+    expect(node.upgrades).toBe(upgrades + 1);
+    expect(node.httpPosts).toBe(http.posts + 2); // dropped again: over HTTP
+    // Reopened once already, moments ago: this room posts over HTTP for a few seconds, no reopen storm.
+    await c.postRoom(hash, 'third', { peer });
+    expect(node.upgrades).toBe(upgrades + 1);
+    expect(node.httpPosts).toBe(http.posts + 3);
+    // The node is not switched to HTTP: another room opens its channel.
+    const channelPosts = node.channelPosts;
+    await c.postRoom(freshHash(), 'other room', { peer });
+    expect(node.upgrades).toBe(upgrades + 2);
+    expect(node.channelPosts).toBe(channelPosts + 1);
+    expect(node.posts.get(hash)).toEqual(['lost in the channel', 'next', 'third']);
+    c.closeChannels();
+  });
+
+  test('the first post on a new channel timing out (a slow store): delivered via pow_replayed over HTTP, and the next post reopens the channel', async () => {
+    const c = new NodeClient(node.url, { solver, webSocket: WebSocket, timeoutMs: 300 });
+    const hash = freshHash();
+    c.setPrice(`/room/${hash}`, { token: (await c.info()).token, work: '128' });
+    const opened = node.channelsOpened;
+    const http = { posts: node.httpPosts, proofs: node.httpProofs.length };
+    node.channelFault = 'stall';
+    await expect(c.postRoom(hash, 'slow', { peer })).resolves.toBe(''); // taken on the channel, answered too late
+    expect(node.httpProofs.slice(http.proofs)).toEqual([node.channelProofs.at(-1)]);
+    expect(node.httpPosts).toBe(http.posts);
+    expect(c.channelCount).toBe(0); // the timeout closed it
+    const id = await c.postRoom(hash, 'after', { peer });
+    expect(id).toMatch(/^\d+-\d+$/);
+    expect(node.channelsOpened).toBe(opened + 2);
+    expect(node.httpPosts).toBe(http.posts);
+    expect(node.posts.get(hash)).toEqual(['slow', 'after']);
+    c.closeChannels();
   });
 
   test('without a WebSocket constructor every post is HTTP; a global one (browsers) is used by default', async () => {

@@ -17,8 +17,11 @@ export interface FakeNodeOptions {
   channel?: boolean;
 }
 
-/** What the next channel post meets: taken then the socket cut before the answer, or cut before it is taken. */
-export type ChannelFault = 'accept_then_drop' | 'drop';
+/**
+ * What the next channel post meets: taken then the socket cut before the answer,
+ * cut before it is taken, or taken and never answered (a slow store; the socket stays open).
+ */
+export type ChannelFault = 'accept_then_drop' | 'drop' | 'stall';
 
 export interface FakeNode {
   url: string;
@@ -233,6 +236,7 @@ export async function startFakeNode(opts: FakeNodeOptions = {}): Promise<FakeNod
         node.channelPosts++;
         const id = acceptPost(hash, f.data, peer);
         if (fault === 'accept_then_drop') { ws.terminate(); return; }
+        if (fault === 'stall') return;
         ws.send(JSON.stringify({ n: f.n, id }));
       });
     });
