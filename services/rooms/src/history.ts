@@ -1,11 +1,9 @@
-import type { AppendResult, LogEntry, RoomConfig, Store } from '@mesh/shared';
+import type { LogEntry, RoomConfig, Store } from '@mesh/shared';
 import { roomHistoryKey } from './room-hash.js';
 
 export interface RoomHistory {
   /** The room's log as the store names it, with its limits (for Store.appendOnce). */
   log(hash: string): { key: string; maxLen: number; maxAgeMs: number };
-  /** Appends an accepted message; resolves to its id `<ms>-<seq>` and the id before it. */
-  append(hash: string, data: string): Promise<AppendResult>;
   /** The newest held id, or null. */
   lastId(hash: string): Promise<string | null>;
   /** Every held message after `afterId` (all held when null), oldest first. */
@@ -23,7 +21,6 @@ export function createRoomHistory(store: Store, room: Pick<RoomConfig, 'historyM
   const limits = { maxLen: room.historyMax, maxAgeMs: room.historySeconds * 1000 };
   return {
     log: (hash) => ({ key: roomHistoryKey(hash), ...limits }),
-    append: (hash, data) => store.append(roomHistoryKey(hash), data, limits),
     lastId: (hash) => store.lastId(roomHistoryKey(hash)),
 
     async after(hash, afterId) {

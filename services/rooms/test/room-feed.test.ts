@@ -5,7 +5,12 @@ import { createRoomFeed } from '../src/feed/room-feed.js';
 import { decodeWireMessage, encodeWireMessage, type WireMessage } from '../src/wire.js';
 import { createRoomHistory } from '../src/history.js';
 
-const history = () => createRoomHistory(createMemoryStore(), { historyMax: 100, historySeconds: 120 });
+/** A room history on its own memory store, which `append` writes as post/accept's store step does. */
+function history(historyMax = 100) {
+  const store = createMemoryStore();
+  const h = createRoomHistory(store, { historyMax, historySeconds: 120 });
+  return { ...h, append: (hash: string, data: string) => { const log = h.log(hash); return store.append(log.key, data, log); } };
+}
 
 const log = createLogger({ level: 'silent', service: 'test' });
 const HASH = 'b'.repeat(40);
@@ -83,7 +88,7 @@ describe('room feed (bus, refcount, sequencing through the bus)', () => {
 
   test('arrivals beyond the sequencing queue while history is slow are read back from history, none lost or repeated', async () => {
     // History longer than the queue, so the overflow is still there to read back.
-    const h = createRoomHistory(createMemoryStore(), { historyMax: 2000, historySeconds: 120 });
+    const h = history(2000);
     let stall: Promise<void> | undefined;
     let release = (): void => {};
     const slow = { ...h, after: async (hash: string, id: string | null) => { await stall; return h.after(hash, id); } };
