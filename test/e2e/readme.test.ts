@@ -61,6 +61,7 @@ afterAll(async () => {
 }, 30_000);
 
 /** A page of the site, its console calls (arguments as JSON values) and page errors. */
+/** `roomPosts`: room posts the node accepted, over HTTP or the post channel. */
 interface Tab { page: Page; logs: unknown[][]; errors: string[]; roomPosts: number }
 
 async function openTab(path: string): Promise<Tab> {
@@ -69,6 +70,11 @@ async function openTab(path: string): Promise<Tab> {
   const page = await context.newPage();
   const tab: Tab = { page, logs: [], errors: [], roomPosts: 0 };
   page.on('response', (r) => { if (r.url().includes('/room/') && r.request().method() === 'POST' && r.ok()) tab.roomPosts++; });
+  // Posts over the post channel (PROTOCOL.md) count when answered with an id.
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('/room/')) return;
+    ws.on('framereceived', (f) => { if ((JSON.parse(String(f.payload)) as { id?: unknown }).id !== undefined) tab.roomPosts++; });
+  });
   page.on('pageerror', (e) => tab.errors.push(e.message));
   page.on('console', (m) => {
     void Promise.all(m.args().map((a) => a.jsonValue().catch(() => '?'))).then((args) => tab.logs.push(args as unknown[]));
@@ -117,10 +123,14 @@ describe('the README quick start', () => {
     await waitFor(() => {
       const idB = joined(a);
       const idA = joined(b);
+      // Each page logs the connection type after its own channel opened and getStats answered,
+      // which can come after the other side's hi arrived: wait for that log too.
+      const typed = (t: Tab, id: string): boolean => has(t, [id, 'direct']) || has(t, [id, 'relayed']);
       return idA !== undefined && idB !== undefined
         && has(a, [idB, 'hi over WebRTC']) && has(b, [idA, 'hi over WebRTC'])
-        && has(a, [idB, 'psst']) && has(b, [idA, 'psst']);
-    }, { timeoutMs: 40_000, intervalMs: 100, message: 'both pages log the other joining, its psst and its data channel hi' }).catch((err: unknown) => {
+        && has(a, [idB, 'psst']) && has(b, [idA, 'psst'])
+        && typed(a, idB) && typed(b, idA);
+    }, { timeoutMs: 40_000, intervalMs: 100, message: 'both pages log the other joining, its psst, its data channel hi and the connection type' }).catch((err: unknown) => {
       throw new Error(`${String(err)}\n${describeTabs()}`, { cause: err });
     });
     const idB = joined(a)!;
