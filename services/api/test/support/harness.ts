@@ -38,7 +38,7 @@ export const TEST_ENV: Record<string, string> = {
   METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
   // Every request of these suites comes from 127.0.0.1: the per-address rate limit (its own tests,
-  // on production defaults: test/abuse-price.test.ts, libs/shared/test/http-rate-limit.test.ts) is off.
+  // on production defaults: test/abuse-price.serial.test.ts, libs/shared/test/http-rate-limit.test.ts) is off.
   RATE_LIMIT_PER_SECOND: '0',
 };
 
