@@ -27,6 +27,14 @@ export function parsePeerId(raw: string | undefined, where: string): string | un
   return raw;
 }
 
+/** The `?peer=` of a stream or channel URL, given as every value the query holds: a repeated one is malformed (400). */
+export function parsePeerParam(values: string | readonly string[] | undefined): string | undefined {
+  if (typeof values !== 'string' && values !== undefined && values.length > 1) {
+    throw new ProtocolError('bad_request', 'peer must be given once.');
+  }
+  return parsePeerId(typeof values === 'string' ? values : values?.[0], 'peer');
+}
+
 /** The bus subject of a room; callers pass only hashes that passed parseRoomHash. */
 export const roomSubject = (hash: string): string => `rooms.${hash}`;
 

@@ -23,6 +23,20 @@ export interface ConnectionCap {
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
+/**
+ * Answers an upgrade request as plain HTTP and closes its socket. The
+ * server's sockets allow half-open: without the destroy once the answer is
+ * out, the socket would stay open until the client closes it.
+ */
+export function answerUpgrade(
+  socket: Duplex, status: number, reason: string, headers: Readonly<Record<string, string>> = {}, body = '',
+): void {
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${head}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
 export interface HttpServerOptions {
   host: string;
   port: number;
@@ -85,9 +99,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       for (const u of upgrades) if (u(req, socket, head)) return;
-      // Half-open sockets are allowed here: destroyed once the answer is out, not when the client closes.
-      socket.once('finish', () => socket.destroy());
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      answerUpgrade(socket, 404, 'Not Found');
     });
   }
 

@@ -9,7 +9,7 @@ import type { BufferBudget } from '../streams/budget.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import { frameMessage, framePrice, frameRetry } from '../streams/sse.js';
 import { RoomStream, type DropReason, type FramedMessage } from '../streams/stream.js';
-import { parsePeerId } from '../wire.js';
+import { parsePeerParam } from '../wire.js';
 
 export interface SubscribeDeps {
   room: RoomConfig;
@@ -64,9 +64,7 @@ export function createSubscribeHandler(d: SubscribeDeps): (ctx: Context, hash: s
   return async (ctx, hash) => {
     if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
     const resumeAfter = lastEventId(ctx);
-    const q = ctx.query['peer'];
-    // A repeated ?peer= is malformed, not the first of several.
-    const peer = parsePeerId(Array.isArray(q) ? '?' : q, 'peer');
+    const peer = parsePeerParam(ctx.query['peer']);
     const slot = d.registry.admit(getClientIp(ctx));
     if (slot === undefined) throw new ProtocolError('too_many_requests', 'Too many open streams.');
 

@@ -2,12 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
-  ERRORS, ProtocolError, classifyError, clientAddressKey, clientIp, createCidrMatcher, createSlotLimiter,
+  ERRORS, ProtocolError, answerUpgrade, classifyError, clientAddressKey, clientIp, createCidrMatcher, createSlotLimiter,
   createTokenBucketLimiter, type Logger, type RateLimitSettings, type RoomConfig,
 } from '@mesh/shared';
 import type { RoomMetrics } from '../room-metrics.js';
-import { isRoomHash } from '../room-hash.js';
-import { parsePeerId } from '../wire.js';
+import { parseRoomHash } from '../room-hash.js';
+import { parsePeerParam } from '../wire.js';
 import type { AcceptPost } from './accept.js';
 
 /**
@@ -79,17 +79,13 @@ function frameNumber(text: string): number | undefined {
   return m?.[1] !== undefined ? Number(m[1]) : undefined;
 }
 
-/** Answers a refused upgrade as plain HTTP (the socket is not a WebSocket yet) and closes it. */
+/** Answers a refused upgrade as plain HTTP (the socket is not a WebSocket yet), with the JSON error body. */
 function refuse(socket: Duplex, error: ProtocolError): void {
-  const body = JSON.stringify(error.toJSON());
   const retryAfter = error.extra['retryAfter'];
-  // The server's sockets allow half-open: without the destroy it would stay open until the client closes it.
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json; charset=utf-8\r\n`
-    + (typeof retryAfter === 'number' ? `Retry-After: ${retryAfter}\r\n` : '')
-    + `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
-  );
+  answerUpgrade(socket, error.status, error.code, {
+    'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store',
+    ...(typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : {}),
+  }, JSON.stringify(error.toJSON()));
 }
 
 export function createPostChannels(d: PostChannelDeps): PostChannels {
@@ -219,10 +215,8 @@ export function createPostChannels(d: PostChannelDeps): PostChannels {
       const m = ROOM_PATH.exec(req.url ?? '');
       if (m === null) return false;
       try {
-        const hash = m[1] ?? '';
-        if (!isRoomHash(hash)) throw new ProtocolError('bad_request', 'The room hash must be 40 or 64 lower-case hex characters.');
-        const peers = new URLSearchParams(m[2] ?? '').getAll('peer');
-        const peer = parsePeerId(peers.length > 1 ? '?' : peers[0], 'peer');
+        const hash = parseRoomHash(m[1] ?? '');
+        const peer = parsePeerParam(new URLSearchParams(m[2] ?? '').getAll('peer'));
         if (d.stopping()) throw new ProtocolError('unavailable', 'This worker is shutting down; reconnect.');
         const xff = req.headers['x-forwarded-for'];
         const ip = clientIp({ socketIp: req.socket.remoteAddress, xff: Array.isArray(xff) ? xff.join(',') : xff }, isTrusted);
