@@ -107,7 +107,9 @@ const MAX_CHANNELS = 8;
 
 /**
  * Status of the error codes a post's answer frame can carry (PROTOCOL's catalogue):
- * a refusal over the channel becomes the same SigmeshError as over HTTP.
+ * a refusal over the channel becomes the same SigmeshError as over HTTP. A copy of
+ * those rows of the server's catalogue: sigmesh is published on its own and does not
+ * depend on @mesh/shared.
  */
 const POST_ERROR_STATUS: Readonly<Record<string, number>> = {
   bad_request: 400,
